@@ -1,0 +1,438 @@
+//! The stale-while-revalidate engine.
+//!
+//! A read looks each gateway up (the store's version first, the list only when
+//! it changed) and then, per gateway:
+//! - **fresh** → served as is;
+//! - **stale** → served at once, and one background revalidation is started;
+//! - **missing/expired** → fetched now, within the gateway's timeout.
+//!
+//! Every fetch goes through a *flight*: in-process single-flight joins
+//! concurrent callers, and a store lock with an owner token and an expiry
+//! makes other instances wait for the result instead of fetching too. A
+//! failed or suspicious fetch never replaces cached data, and readers leave a
+//! failing gateway alone for the backoff period.
+//!
+//! The store is never waited on for longer than a short bound: when it fails,
+//! it is skipped for a moment and reads are served from what this instance
+//! holds (`local`), fetching without the cross-instance lock if they must.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
+use super::flight::{Flight, Flights};
+use super::{Entry, Freshness, ReadOutcome, now_ms};
+use crate::config::Ttl;
+use crate::gateways::{FetchError, Fetcher, Gateway};
+use crate::store::{SaveOutcome, Store, StoreError};
+
+/// Bound on a store read made for a reader.
+const READ_BOUND: Duration = Duration::from_millis(250);
+/// Bound on a store write or lock operation.
+const WRITE_BOUND: Duration = Duration::from_secs(1);
+/// After a store failure, how long it is skipped before being tried again.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The fetch lock outlives the fetch timeout by this much, so it is held for
+/// the whole fetch but still expires if its holder dies.
+const LOCK_MARGIN: Duration = Duration::from_secs(1);
+/// How often an instance waiting on another's fetch checks the lock.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
+/// Who asks for a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A reader: respects the backoff after a failure.
+    Read,
+    /// An explicit warm: always fetches (or joins a fetch in flight).
+    Warm,
+}
+
+/// One gateway's part of a read.
+#[derive(Debug, Clone)]
+pub struct GatewayView {
+    pub gateway: Arc<Gateway>,
+    /// What is served; `None` when nothing servable is cached.
+    pub entry: Option<Entry>,
+    pub outcome: ReadOutcome,
+    /// The last fetch error, while it is recent (within the backoff).
+    pub error: Option<String>,
+}
+
+impl GatewayView {
+    /// `fresh`, `stale` or `missing`, as the API reports it.
+    pub fn state(&self, now: u64) -> &'static str {
+        match self.entry.as_ref().map(|e| e.freshness(now)) {
+            Some(Freshness::Fresh) => "fresh",
+            Some(Freshness::Stale) => "stale",
+            Some(Freshness::Expired) | None => "missing",
+        }
+    }
+}
+
+type FlightResult = Result<Entry, FetchError>;
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    fetcher: Fetcher,
+    ttl: Ttl,
+    backoff: Duration,
+    /// The newest entry this instance has read or written, per gateway: spares
+    /// reloading an unchanged list, and serves reads while the store is down.
+    local: RwLock<HashMap<String, Entry>>,
+    /// Recent fetch failures on this instance: (retry after, error).
+    failures: Mutex<HashMap<String, (Instant, String)>>,
+    flights: Arc<Flights<FlightResult>>,
+    /// While `now_ms() < store_skip_until`, the store is not asked.
+    store_skip_until: AtomicU64,
+    store_down: AtomicBool,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, fetcher: Fetcher, ttl: Ttl, backoff: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            fetcher,
+            ttl,
+            backoff,
+            local: RwLock::default(),
+            failures: Mutex::default(),
+            flights: Flights::new(),
+            store_skip_until: AtomicU64::new(0),
+            store_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Serves `gateways` by the stale-while-revalidate rules (module doc).
+    pub async fn read(self: &Arc<Self>, gateways: &[Arc<Gateway>]) -> Vec<GatewayView> {
+        let now = now_ms();
+        let entries = self.current_entries(gateways).await;
+        let views = gateways
+            .iter()
+            .zip(entries)
+            .map(|(gateway, entry)| self.serve(gateway, entry, now));
+        join_all(views).await
+    }
+
+    /// The cache state of `gateways`, without fetching or revalidating.
+    pub async fn inspect(&self, gateways: &[Arc<Gateway>]) -> Vec<GatewayView> {
+        let now = now_ms();
+        let entries = self.current_entries(gateways).await;
+        let views = gateways.iter().zip(entries).map(|(gateway, entry)| async move {
+            let outcome = match entry.as_ref().map(|e| e.freshness(now)) {
+                Some(Freshness::Fresh) => ReadOutcome::Hit,
+                Some(Freshness::Stale) => ReadOutcome::Stale,
+                _ => ReadOutcome::Miss,
+            };
+            GatewayView {
+                gateway: Arc::clone(gateway),
+                entry,
+                outcome,
+                error: self.backing_off(&gateway.id).await,
+            }
+        });
+        join_all(views).await
+    }
+
+    /// Fetches `gateway` now, joining a fetch already in flight here or on
+    /// another instance. `seen` is the version the caller already has: a
+    /// newer one stored meanwhile counts as the result.
+    pub async fn refresh(
+        self: &Arc<Self>,
+        gateway: &Arc<Gateway>,
+        mode: Mode,
+        seen: Option<u64>,
+    ) -> FlightResult {
+        match self.start_flight(gateway, mode, seen).await {
+            // A warm always fetches: it joined a reader's flight that held
+            // back during a backoff, so it starts its own.
+            Err(FetchError::BackingOff(_)) if mode == Mode::Warm => {
+                self.start_flight(gateway, mode, seen).await
+            }
+            result => result,
+        }
+    }
+
+    /// Drops this instance's copy of `gateway` (the store's is the caller's).
+    pub fn forget(&self, gateway: &str) {
+        self.local.write().unwrap_or_else(|p| p.into_inner()).remove(gateway);
+    }
+
+    async fn serve(
+        self: &Arc<Self>,
+        gateway: &Arc<Gateway>,
+        entry: Option<Entry>,
+        now: u64,
+    ) -> GatewayView {
+        let view = |entry, outcome, error| GatewayView {
+            gateway: Arc::clone(gateway),
+            entry,
+            outcome,
+            error,
+        };
+        match entry.as_ref().map(|e| (e.freshness(now), e.fetched_at)) {
+            Some((Freshness::Fresh, _)) => view(entry, ReadOutcome::Hit, None),
+            Some((Freshness::Stale, version)) => {
+                self.revalidate_in_background(gateway, version);
+                let error = self.local_failure(&gateway.id);
+                view(entry, ReadOutcome::Stale, error)
+            }
+            _ => match self.refresh(gateway, Mode::Read, None).await {
+                Ok(fetched) => view(Some(fetched), ReadOutcome::Miss, None),
+                Err(e) => view(None, ReadOutcome::Miss, Some(e.to_string())),
+            },
+        }
+    }
+
+    fn revalidate_in_background(self: &Arc<Self>, gateway: &Arc<Gateway>, seen: u64) {
+        if !self.flights.is_running(&gateway.id) {
+            // The flight runs in its own task; dropping the handle leaves it running.
+            drop(self.start_flight(gateway, Mode::Read, Some(seen)));
+        }
+    }
+
+    fn start_flight(
+        self: &Arc<Self>,
+        gateway: &Arc<Gateway>,
+        mode: Mode,
+        seen: Option<u64>,
+    ) -> Flight<FlightResult> {
+        let engine = Arc::clone(self);
+        let owned = Arc::clone(gateway);
+        let work = async move { engine.fly(&owned, mode, seen).await };
+        let panicked = Err(FetchError::Request("BUG: the fetch task panicked".into()));
+        self.flights.join_or_start(&gateway.id, work, panicked)
+    }
+
+    /// One flight: take the cross-instance lock, fetch, store, release.
+    async fn fly(&self, gateway: &Gateway, mode: Mode, seen: Option<u64>) -> FlightResult {
+        let id = gateway.id.as_str();
+        if mode == Mode::Read
+            && let Some(error) = self.backing_off(id).await
+        {
+            return Err(FetchError::BackingOff(error));
+        }
+        let seen = match mode {
+            Mode::Read => seen,
+            Mode::Warm => self.stored_version(id).await,
+        };
+        let token = format!("{:032x}", rand::random::<u128>());
+        let lock_ttl = gateway.timeout + LOCK_MARGIN;
+        let locked = self.store_op(WRITE_BOUND, self.store.try_lock(id, &token, lock_ttl));
+        match locked.await {
+            Ok(true) => {
+                let result = match self.newer_than(id, seen).await {
+                    Some(landed_meanwhile) => Ok(landed_meanwhile),
+                    None => self.fetch_and_store(gateway).await,
+                };
+                let _ = self.store_op(WRITE_BOUND, self.store.unlock(id, &token)).await;
+                result
+            }
+            Ok(false) => self.await_other_instance(gateway, seen, lock_ttl).await,
+            // No store to coordinate through: fetch anyway (in-process
+            // single-flight still holds) rather than leave readers empty.
+            Err(_) => self.fetch_and_store(gateway).await,
+        }
+    }
+
+    /// Another instance holds the lock: wait for it to finish, then take
+    /// what it stored.
+    async fn await_other_instance(
+        &self,
+        gateway: &Gateway,
+        seen: Option<u64>,
+        max_wait: Duration,
+    ) -> FlightResult {
+        let id = gateway.id.as_str();
+        let deadline = Instant::now() + max_wait;
+        loop {
+            tokio::time::sleep(LOCK_POLL).await;
+            match self.store_op(READ_BOUND, self.store.lock_held(id)).await {
+                Ok(false) => break,
+                Ok(true) if Instant::now() < deadline => continue,
+                Ok(true) => return Err(FetchError::LockWait),
+                Err(_) => return self.fetch_and_store(gateway).await,
+            }
+        }
+        if let Some(entry) = self.newer_than(id, seen).await {
+            return Ok(entry);
+        }
+        let error = self.store_op(READ_BOUND, self.store.backoff(id)).await;
+        Err(FetchError::Elsewhere(
+            error.ok().flatten().unwrap_or_else(|| "it stored nothing new".into()),
+        ))
+    }
+
+    async fn fetch_and_store(&self, gateway: &Gateway) -> FlightResult {
+        let started = now_ms();
+        let result = match self.fetcher.fetch(gateway).await {
+            Ok(models) => self.store_fetched(gateway, Entry::new(started, self.ttl, models)).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(entry) => self.clear_failure(gateway, entry).await,
+            Err(e) => self.record_failure(&gateway.id, e).await,
+        }
+        result
+    }
+
+    /// Saves a fetched entry unless it must not replace what is cached.
+    async fn store_fetched(&self, gateway: &Gateway, entry: Entry) -> FlightResult {
+        let id = gateway.id.as_str();
+        if entry.models.is_empty()
+            && let Some(cached) = self.local_entry(id)
+            && cached.freshness(now_ms()) != Freshness::Expired
+            && !cached.models.is_empty()
+        {
+            return Err(FetchError::EmptyList(cached.models.len()));
+        }
+        match self.store_op(WRITE_BOUND, self.store.save(id, &entry)).await {
+            Ok(SaveOutcome::Saved) => {
+                self.remember(id, &entry);
+                Ok(entry)
+            }
+            Ok(SaveOutcome::KeptNonEmpty(count)) => Err(FetchError::EmptyList(count)),
+            // An older fetch never overwrites a newer one: serve the newer.
+            Ok(SaveOutcome::KeptNewer) => Ok(self.newer_than(id, Some(entry.fetched_at)).await.unwrap_or(entry)),
+            Err(e) => {
+                tracing::warn!(gateway = id, error = %e, "serving the fetched list from memory: the store did not take it");
+                self.remember(id, &entry);
+                Ok(entry)
+            }
+        }
+    }
+
+    async fn clear_failure(&self, gateway: &Gateway, entry: &Entry) {
+        let had_failed = self.lock_failures().remove(&gateway.id).is_some();
+        let _ = self.store_op(WRITE_BOUND, self.store.clear_backoff(&gateway.id)).await;
+        tracing::info!(gateway = %gateway.id, models = entry.models.len(), recovered = had_failed, "fetched");
+    }
+
+    async fn record_failure(&self, gateway: &str, error: &FetchError) {
+        let message = error.to_string();
+        let retry_at = Instant::now() + self.backoff;
+        self.lock_failures().insert(gateway.to_owned(), (retry_at, message.clone()));
+        let _ = self
+            .store_op(WRITE_BOUND, self.store.set_backoff(gateway, &message, self.backoff))
+            .await;
+        tracing::warn!(gateway, kind = error.kind(), error = %message, "fetch failed; cached data left untouched");
+    }
+
+    /// The error that keeps readers away from `gateway`, if any.
+    async fn backing_off(&self, gateway: &str) -> Option<String> {
+        if let Some(error) = self.local_failure(gateway) {
+            return Some(error);
+        }
+        self.store_op(READ_BOUND, self.store.backoff(gateway)).await.ok().flatten()
+    }
+
+    fn local_failure(&self, gateway: &str) -> Option<String> {
+        let failures = self.lock_failures();
+        let (retry_at, error) = failures.get(gateway)?;
+        (Instant::now() < *retry_at).then(|| error.clone())
+    }
+
+    /// Each gateway's servable entry: the store's, or this instance's copy
+    /// when the store cannot answer in time.
+    async fn current_entries(&self, gateways: &[Arc<Gateway>]) -> Vec<Option<Entry>> {
+        let ids: Vec<&str> = gateways.iter().map(|g| g.id.as_str()).collect();
+        match self.store_op(READ_BOUND, self.store.versions(&ids)).await {
+            Ok(versions) => {
+                let lookups = ids.iter().zip(versions).map(|(id, v)| self.entry_at(id, v));
+                join_all(lookups).await
+            }
+            Err(_) => ids.iter().map(|id| self.local_entry(id)).collect(),
+        }
+    }
+
+    /// The entry at the store's `version`, loading it only if ours differs.
+    async fn entry_at(&self, gateway: &str, version: Option<u64>) -> Option<Entry> {
+        let Some(version) = version else {
+            // Gone from the store (expired or invalidated): so it is here.
+            self.forget(gateway);
+            return None;
+        };
+        if let Some(local) = self.local_entry(gateway).filter(|e| e.fetched_at == version) {
+            return Some(local);
+        }
+        match self.store_op(READ_BOUND, self.store.load(gateway)).await {
+            Ok(Some(entry)) => {
+                self.remember(gateway, &entry);
+                Some(entry)
+            }
+            Ok(None) => None,
+            Err(_) => self.local_entry(gateway),
+        }
+    }
+
+    async fn stored_version(&self, gateway: &str) -> Option<u64> {
+        let versions = self.store_op(READ_BOUND, self.store.versions(&[gateway])).await;
+        versions.ok().and_then(|v| v.into_iter().next().flatten())
+    }
+
+    /// The stored entry if it is newer than `seen` (any entry if `seen` is None).
+    async fn newer_than(&self, gateway: &str, seen: Option<u64>) -> Option<Entry> {
+        let version = self.stored_version(gateway).await?;
+        if seen.is_some_and(|s| version <= s) {
+            return None;
+        }
+        let entry = self.store_op(READ_BOUND, self.store.load(gateway)).await.ok().flatten()?;
+        self.remember(gateway, &entry);
+        Some(entry)
+    }
+
+    fn local_entry(&self, gateway: &str) -> Option<Entry> {
+        let local = self.local.read().unwrap_or_else(|p| p.into_inner());
+        local.get(gateway).cloned()
+    }
+
+    /// Keeps `entry` as this instance's copy unless ours is newer.
+    fn remember(&self, gateway: &str, entry: &Entry) {
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        if local.get(gateway).is_none_or(|e| e.fetched_at <= entry.fetched_at) {
+            local.insert(gateway.to_owned(), entry.clone());
+        }
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, String)>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a store operation within `bound`. After a failure the store is
+    /// skipped for [`STORE_RETRY_AFTER`], so a dead Redis costs readers one
+    /// bounded wait per second, not one per request.
+    async fn store_op<T>(
+        &self,
+        bound: Duration,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if now_ms() < self.store_skip_until.load(Ordering::Relaxed) {
+            return Err(StoreError("skipped after a recent failure".into()));
+        }
+        let result = match tokio::time::timeout(bound, op).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError(format!("no answer within {}ms", bound.as_millis()))),
+        };
+        match &result {
+            Ok(_) if self.store_down.swap(false, Ordering::Relaxed) => {
+                tracing::info!("store reachable again");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let retry = now_ms() + super::millis(STORE_RETRY_AFTER);
+                self.store_skip_until.store(retry, Ordering::Relaxed);
+                if !self.store_down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "store unavailable; serving from memory until it answers");
+                }
+            }
+        }
+        result
+    }
+}

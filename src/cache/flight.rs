@@ -1,0 +1,100 @@
+//! In-process single-flight: concurrent callers asking for the same key share
+//! one running future instead of starting their own.
+//!
+//! The work runs in its own task, so it completes (and stores its result) even
+//! when every caller has gone away — a stale read starts a revalidation and
+//! returns at once. The key is removed by the task itself once the work is
+//! done, so a caller arriving later starts afresh and sees the stored result.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+
+pub struct Flights<T: Clone> {
+    // A std Mutex: only map operations happen under it, never an await.
+    running: Mutex<HashMap<String, Shared<BoxFuture<'static, T>>>>,
+}
+
+/// A handle on a flight; await it for the result, or drop it.
+pub type Flight<T> = Shared<BoxFuture<'static, T>>;
+
+impl<T: Clone + Send + Sync + 'static> Flights<T> {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Joins the flight running for `key`, or spawns `work` as a new one.
+    /// `on_panic` is the result joiners get if the work panics.
+    pub fn join_or_start<F>(self: &Arc<Self>, key: &str, work: F, on_panic: T) -> Flight<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(flight) = running.get(key) {
+            return flight.clone();
+        }
+        let flights = Arc::clone(self);
+        let owned_key = key.to_owned();
+        let task = tokio::spawn(async move {
+            let out = work.await;
+            flights.finish(&owned_key);
+            out
+        });
+        let flight = async move { task.await.unwrap_or(on_panic) }.boxed().shared();
+        running.insert(key.to_owned(), flight.clone());
+        flight
+    }
+
+    pub fn is_running(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
+    fn finish(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flight<T>>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn concurrent_callers_share_one_run_and_later_ones_start_anew() {
+        let flights = Flights::<usize>::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let start = || {
+            let runs = runs.clone();
+            flights.join_or_start(
+                "k",
+                async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    runs.fetch_add(1, Ordering::SeqCst) + 1
+                },
+                0,
+            )
+        };
+        let results = futures::future::join_all((0..10).map(|_| start())).await;
+        assert!(results.iter().all(|&r| r == 1));
+        assert!(!flights.is_running("k"));
+        assert_eq!(start().await, 2);
+    }
+
+    #[tokio::test]
+    async fn the_work_finishes_when_every_caller_dropped_it() {
+        let flights = Flights::<()>::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        drop(flights.join_or_start("k", async move { tx.send(()).unwrap() }, ()));
+        rx.await.expect("the flight ran to completion");
+    }
+}

@@ -1,0 +1,291 @@
+//! Start-up settings, read once from the environment (and `.env` via `main`).
+//!
+//! Every variable of the SPEC's configuration table is parsed here and nowhere
+//! else, so a bad value stops start-up with one line naming the variable
+//! ([`ConfigError`]) instead of surfacing later as a confusing runtime error.
+//! Runtime-tunable settings (the operator's `PUT /api/cache/config`) are not
+//! this module's business.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// A setting that could not be used; `Display` is the one line printed at start-up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The variable (or file) at fault, as the operator wrote it.
+    pub var: String,
+    /// What is wrong with it and, where possible, what a good value looks like.
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(var: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            var: var.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where entries live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In-process store: a single instance, nothing survives a restart.
+    Embedded,
+    /// One Redis server (`REDIS_URL`).
+    Redis { url: String },
+    /// A Redis Cluster (`REDIS_CLUSTER_URLS`), given by its seed nodes.
+    Cluster { urls: Vec<String> },
+}
+
+/// How long an entry is served fresh, then stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttl {
+    pub fresh: Duration,
+    pub stale: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive (`RUST_LOG`).
+    pub filter: String,
+    /// `LOG_FORMAT=json`: one JSON object per line.
+    pub json: bool,
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    pub store: StoreConfig,
+    /// Prefix of every key written to the store (`models:`).
+    pub key_prefix: String,
+    pub gateways_file: PathBuf,
+    pub ttl: Ttl,
+    /// Fetch timeout of a gateway that sets none of its own.
+    pub gateway_timeout: Duration,
+    /// How long readers leave a gateway alone after a failed fetch.
+    pub revalidate_backoff: Duration,
+    /// Bearer secret of the warm and admin endpoints; `None` disables them.
+    pub warming_secret: Option<Secret>,
+    /// Bearer secret of the cron endpoint; `None` disables it.
+    pub cron_secret: Option<Secret>,
+    pub sentry_dsn: Option<String>,
+    pub log: LogConfig,
+    /// Warm missing or stale gateways when the server starts. Not an
+    /// environment variable: tests turn it off to count upstream requests.
+    pub warm_on_startup: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, which returns a variable's value if set.
+    /// Empty values count as unset, so `CRON_SECRET=` in a `.env` disables cron.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let duration = |name: &str, default: &str| {
+            let raw = var(name).unwrap_or_else(|| default.to_owned());
+            parse_duration(&raw).map_err(|problem| ConfigError::new(name, problem))
+        };
+        let ttl = Ttl {
+            fresh: duration("CACHE_FRESH_TTL", "4h")?,
+            stale: duration("CACHE_STALE_TTL", "12h")?,
+        };
+        if ttl.fresh.is_zero() {
+            return Err(ConfigError::new("CACHE_FRESH_TTL", "must be more than 0"));
+        }
+        let gateway_timeout = duration("GATEWAY_TIMEOUT", "1500ms")?;
+        if gateway_timeout.is_zero() {
+            return Err(ConfigError::new("GATEWAY_TIMEOUT", "must be more than 0"));
+        }
+        Ok(Self {
+            bind_addr: parse_bind_addr(var("BIND_ADDR"))?,
+            store: parse_store(var("REDIS_URL"), var("REDIS_CLUSTER_URLS"))?,
+            key_prefix: parse_key_prefix(var("REDIS_KEY_PREFIX"))?,
+            gateways_file: var("GATEWAYS_FILE")
+                .unwrap_or_else(|| "gateways.toml".into())
+                .into(),
+            ttl,
+            gateway_timeout,
+            revalidate_backoff: duration("REVALIDATE_BACKOFF", "30s")?,
+            warming_secret: var("CACHE_WARMING_SECRET").map(Secret::new),
+            cron_secret: var("CRON_SECRET").map(Secret::new),
+            sentry_dsn: var("SENTRY_DSN"),
+            log: parse_log(var("RUST_LOG"), var("LOG_FORMAT"))?,
+            warm_on_startup: true,
+        })
+    }
+}
+
+/// Parses `90` (seconds), `90s`, `1500ms`, `4h`, `1h 30m`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(raw)
+        .map_err(|e| format!("invalid duration {raw:?} ({e}); use e.g. 90, 90s, 1500ms or 4h"))
+}
+
+fn parse_bind_addr(raw: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let raw = raw.unwrap_or_else(|| "0.0.0.0:3000".into());
+    raw.parse().map_err(|_| {
+        ConfigError::new(
+            "BIND_ADDR",
+            format!("invalid address {raw:?}; use host:port, e.g. 0.0.0.0:3000"),
+        )
+    })
+}
+
+fn parse_store(url: Option<String>, cluster: Option<String>) -> Result<StoreConfig, ConfigError> {
+    if let Some(list) = cluster {
+        let urls: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for url in &urls {
+            check_redis_url("REDIS_CLUSTER_URLS", url)?;
+        }
+        return Ok(StoreConfig::Cluster { urls });
+    }
+    match url {
+        Some(url) => {
+            check_redis_url("REDIS_URL", &url)?;
+            Ok(StoreConfig::Redis { url })
+        }
+        None => Ok(StoreConfig::Embedded),
+    }
+}
+
+fn check_redis_url(var: &str, url: &str) -> Result<(), ConfigError> {
+    // Parsed by the driver itself so that what passes here also connects;
+    // the URL may hold a password, so it is never echoed back.
+    match redis::parse_redis_url(url) {
+        Some(u) if matches!(u.scheme(), "redis" | "rediss" | "valkey" | "valkeys") => Ok(()),
+        _ => Err(ConfigError::new(
+            var,
+            "not a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379/0)",
+        )),
+    }
+}
+
+fn parse_key_prefix(raw: Option<String>) -> Result<String, ConfigError> {
+    let prefix = raw.unwrap_or_else(|| "models:".into());
+    if prefix.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "REDIS_KEY_PREFIX",
+            "must not contain whitespace",
+        ));
+    }
+    Ok(prefix)
+}
+
+fn parse_log(filter: Option<String>, format: Option<String>) -> Result<LogConfig, ConfigError> {
+    let filter = filter.unwrap_or_else(|| "info".into());
+    if tracing_subscriber::EnvFilter::try_new(&filter).is_err() {
+        return Err(ConfigError::new(
+            "RUST_LOG",
+            format!("invalid filter {filter:?}; use e.g. info or models_cache=debug"),
+        ));
+    }
+    let json = match format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("pretty") | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "LOG_FORMAT",
+                format!("unknown format {other:?}; use pretty or json"),
+            ));
+        }
+    };
+    Ok(LogConfig { filter, json })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.bind_addr, "0.0.0.0:3000".parse().unwrap());
+        assert_eq!(c.store, StoreConfig::Embedded);
+        assert_eq!(c.key_prefix, "models:");
+        assert_eq!(c.ttl.fresh, Duration::from_secs(4 * 3600));
+        assert_eq!(c.ttl.stale, Duration::from_secs(12 * 3600));
+        assert_eq!(c.gateway_timeout, Duration::from_millis(1500));
+        assert_eq!(c.revalidate_backoff, Duration::from_secs(30));
+        assert!(c.warming_secret.is_none() && c.cron_secret.is_none());
+        assert!(!c.log.json);
+    }
+
+    #[test]
+    fn durations_accept_bare_seconds_and_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(14400)));
+    }
+
+    #[test]
+    fn a_bad_duration_names_its_variable() {
+        let err = config(&[("CACHE_STALE_TTL", "soon")]).unwrap_err();
+        assert_eq!(err.var, "CACHE_STALE_TTL");
+        assert!(err.to_string().starts_with("CACHE_STALE_TTL: invalid duration \"soon\""));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = config(&[("CRON_SECRET", ""), ("REDIS_URL", " ")]).unwrap();
+        assert!(c.cron_secret.is_none());
+        assert_eq!(c.store, StoreConfig::Embedded);
+    }
+
+    #[test]
+    fn cluster_urls_take_precedence_over_redis_url() {
+        let c = config(&[
+            ("REDIS_URL", "redis://a:6379"),
+            ("REDIS_CLUSTER_URLS", "redis://b:7000, redis://c:7001"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreConfig::Cluster {
+                urls: vec!["redis://b:7000".into(), "redis://c:7001".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_refused_without_echoing_it() {
+        let err = config(&[("REDIS_URL", "http://user:hunter2@host")]).unwrap_err();
+        assert_eq!(err.var, "REDIS_URL");
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_log_format_and_bad_bind_address_are_refused() {
+        assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().var, "LOG_FORMAT");
+        assert_eq!(config(&[("BIND_ADDR", "localhost")]).unwrap_err().var, "BIND_ADDR");
+        assert_eq!(config(&[("GATEWAY_TIMEOUT", "0ms")]).unwrap_err().var, "GATEWAY_TIMEOUT");
+    }
+}

@@ -1,0 +1,123 @@
+//! The HTTP side shared by every network adapter: one client, a bounded body
+//! read, and the mapping from transport failures to [`FetchError`].
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, StatusCode, Url, redirect};
+
+use super::{FetchError, Gateway};
+
+/// Longest upstream error body quoted in a message.
+const SNIPPET_CHARS: usize = 200;
+/// Redirects followed on the same host (e.g. `/models` → `/models/`).
+const MAX_REDIRECTS: usize = 3;
+
+pub fn client() -> Client {
+    Client::builder()
+        .user_agent(concat!("models-cache/", env!("CARGO_PKG_VERSION")))
+        // A redirect to another host would carry the API key there: stop and
+        // report it instead.
+        .redirect(redirect::Policy::custom(|attempt| {
+            let same_host = attempt.previous().first().map(|u| u.host_str())
+                == Some(attempt.url().host_str());
+            if same_host && attempt.previous().len() <= MAX_REDIRECTS {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .build()
+        .expect("BUG: a reqwest client with static settings always builds")
+}
+
+/// GETs `url` and returns the body of a 2xx answer, at most the gateway's cap.
+pub async fn get_body(
+    client: &Client,
+    gateway: &Gateway,
+    url: Url,
+    headers: HeaderMap,
+) -> Result<Vec<u8>, FetchError> {
+    let mut response = client
+        .get(url)
+        .headers(headers)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(FetchError::Auth {
+            gateway: gateway.id.clone(),
+            status: status.as_u16(),
+        });
+    }
+    if status.is_redirection() {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("an unknown location");
+        return Err(FetchError::Redirect(to.to_owned()));
+    }
+    let limit = gateway.max_body_bytes;
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(FetchError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(FetchError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            status: status.as_u16(),
+            snippet: snippet(&body),
+        });
+    }
+    Ok(body)
+}
+
+fn transport_error(e: reqwest::Error) -> FetchError {
+    // The URL is dropped from the message: some providers put keys in it.
+    let e = e.without_url();
+    let chain = error_chain(&e);
+    if e.is_connect() {
+        FetchError::Connect(chain)
+    } else {
+        FetchError::Request(chain)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The start of an error body, on one line, for the error message.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(SNIPPET_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None if line.is_empty() => "(empty body)".into(),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_are_one_short_line() {
+        assert_eq!(snippet(b"<html>\n  <b>Bad</b>\n</html>"), "<html> <b>Bad</b> </html>");
+        assert_eq!(snippet(b""), "(empty body)");
+        assert_eq!(snippet("é".repeat(300).as_bytes()).chars().count(), SNIPPET_CHARS + 1);
+    }
+}

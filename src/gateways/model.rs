@@ -1,0 +1,126 @@
+//! The normalised model record every adapter produces.
+//!
+//! It is OpenRouter-compatible (the shape aggregators' frontends already
+//! consume) plus the `gateway` it came from. A field the upstream does not give
+//! stays `None` and is serialised as `null`: adapters never invent values.
+//! Prices are USD per token as decimal strings, so no float rounding is ever
+//! applied to them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Model {
+    /// Exactly what to send as `model` to the gateway.
+    pub id: String,
+    /// The configured gateway id this record came from.
+    pub gateway: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Unix seconds, as the provider gives it (its meaning varies by provider).
+    pub created: Option<i64>,
+    pub owned_by: Option<String>,
+    pub context_length: Option<u64>,
+    pub architecture: Option<Architecture>,
+    pub pricing: Option<Pricing>,
+    pub top_provider: Option<TopProvider>,
+    pub supported_parameters: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Architecture {
+    pub input_modalities: Option<Vec<String>>,
+    pub output_modalities: Option<Vec<String>>,
+}
+
+/// USD per token (per request, per image), as decimal strings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Pricing {
+    pub prompt: Option<String>,
+    pub completion: Option<String>,
+    pub request: Option<String>,
+    pub image: Option<String>,
+    pub input_cache_read: Option<String>,
+    pub input_cache_write: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TopProvider {
+    pub context_length: Option<u64>,
+    pub max_completion_tokens: Option<u64>,
+}
+
+impl Model {
+    /// Case-insensitive match of `needle` (already lower-case) on id or name.
+    pub fn matches(&self, needle_lower: &str) -> bool {
+        contains_ignore_case(&self.id, needle_lower)
+            || self
+                .name
+                .as_deref()
+                .is_some_and(|n| contains_ignore_case(n, needle_lower))
+    }
+}
+
+fn contains_ignore_case(haystack: &str, needle_lower: &str) -> bool {
+    if haystack.is_ascii() && needle_lower.is_ascii() {
+        // The common case, without allocating a lower-cased copy.
+        let (h, n) = (haystack.as_bytes(), needle_lower.as_bytes());
+        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle_lower)
+}
+
+/// Keeps the first record of each id, in the upstream's order, and drops
+/// records without an id. Returns how many records were dropped.
+pub fn dedup_by_id(models: &mut Vec<Model>) -> usize {
+    let before = models.len();
+    let mut seen = std::collections::HashSet::with_capacity(models.len());
+    models.retain(|m| !m.id.is_empty() && seen.insert(m.id.clone()));
+    before - models.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(id: &str, name: Option<&str>) -> Model {
+        Model {
+            id: id.into(),
+            name: name.map(Into::into),
+            ..Model::default()
+        }
+    }
+
+    #[test]
+    fn search_matches_id_or_name_ignoring_case() {
+        let m = model("openai/gpt-4o", Some("GPT-4o Ünïcode"));
+        assert!(m.matches("gpt-4o"));
+        assert!(m.matches("openai/"));
+        assert!(m.matches("ünïcode"));
+        assert!(!m.matches("claude"));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_missing_ones_are_null() {
+        let m: Model = serde_json::from_str(r#"{"id":"x","extra":{"a":1}}"#).unwrap();
+        assert_eq!(m.id, "x");
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json["pricing"].is_null() && json["name"].is_null());
+    }
+
+    #[test]
+    fn dedup_keeps_the_first_of_each_id_and_drops_empty_ids() {
+        let mut list = vec![
+            model("a", Some("first")),
+            model("", None),
+            model("b", None),
+            model("a", Some("second")),
+        ];
+        assert_eq!(dedup_by_id(&mut list), 2);
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].name.as_deref(), Some("first"));
+    }
+}

@@ -1,0 +1,87 @@
+//! HTTP caching headers of catalog responses: a weak `ETag` (so a browser
+//! revalidates with `If-None-Match` and gets a 304), `Cache-Control` derived
+//! from the entries' own deadlines (so a CDN in front caches exactly as long
+//! as the entries are fresh, then serves stale while revalidating), and
+//! `X-Cache`.
+
+use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
+
+use crate::cache::{GatewayView, ReadOutcome};
+
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// The caching headers of one response.
+pub struct CacheHeaders {
+    etag: String,
+    cache_control: String,
+    x_cache: &'static str,
+}
+
+impl CacheHeaders {
+    /// `fingerprint` distinguishes responses built from the same entries
+    /// (the query: filter, page…).
+    pub fn new(views: &[GatewayView], now: u64, fingerprint: &str) -> Self {
+        Self {
+            etag: etag(views, now, fingerprint),
+            cache_control: cache_control(views, now),
+            x_cache: ReadOutcome::header_value(views.iter().map(|v| v.outcome)),
+        }
+    }
+
+    /// Whether the client's `If-None-Match` already names this response.
+    pub fn not_modified(&self, request: &HeaderMap) -> bool {
+        let Some(value) = request.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let ours = strip_weak(&self.etag);
+        value
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || strip_weak(tag) == ours)
+    }
+
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let value = |v: &str| HeaderValue::from_str(v).expect("BUG: cache headers are ASCII");
+        headers.insert(ETAG, value(&self.etag));
+        headers.insert(CACHE_CONTROL, value(&self.cache_control));
+        headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache));
+    }
+}
+
+/// Weak, because `age_ms` in the body changes every millisecond while the
+/// catalog itself does not: the tag follows the entries' versions and states.
+fn etag(views: &[GatewayView], now: u64, fingerprint: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(fingerprint.as_bytes());
+    for view in views {
+        hash.update(view.gateway.id.as_bytes());
+        hash.update(view.entry.as_ref().map_or(0, |e| e.fetched_at).to_le_bytes());
+        hash.update(view.state(now).as_bytes());
+        hash.update(view.error.as_deref().unwrap_or("").as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+/// `s-maxage` runs to the earliest `fresh_until`, `stale-while-revalidate`
+/// from there to the earliest `stale_until`. A response missing a gateway is
+/// not stored by shared caches: it would pin the gap.
+fn cache_control(views: &[GatewayView], now: u64) -> String {
+    let entries: Option<Vec<_>> = views.iter().map(|v| v.entry.as_ref()).collect();
+    let Some(entries) = entries.filter(|e| !e.is_empty()) else {
+        return "no-store".into();
+    };
+    let fresh_until = entries.iter().map(|e| e.fresh_until).min().unwrap_or(now);
+    let stale_until = entries.iter().map(|e| e.stale_until).min().unwrap_or(now);
+    let s_maxage = fresh_until.saturating_sub(now) / 1000;
+    let swr = (stale_until.saturating_sub(now) / 1000).saturating_sub(s_maxage);
+    format!("public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate={swr}")
+}
+
+fn strip_weak(tag: &str) -> &str {
+    tag.strip_prefix("W/").unwrap_or(tag)
+}

@@ -1,0 +1,201 @@
+//! The public catalog: every gateway merged, one gateway, one model, and the
+//! list of gateways. CORS-enabled, with caching headers.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_http::cors::{Any, CorsLayer};
+
+use super::caching::{CacheHeaders, X_CACHE};
+use super::gateway_state::GatewayState;
+use super::{ApiError, find_gateway, select_gateways};
+use crate::app::AppState;
+use crate::cache::{GatewayView, now_ms};
+use crate::gateways::{Gateway, Model};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/models", get(all_models))
+        .route("/api/models/{gateway}", get(gateway_models))
+        .route("/api/models/{gateway}/{*model}", get(one_model))
+        .route("/api/gateways", get(list_gateways))
+        .layer(cors())
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([header::ETAG, X_CACHE])
+        .max_age(std::time::Duration::from_secs(86400))
+}
+
+/// Query of the list endpoints. Unknown parameters (cache busters) are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct CatalogQuery {
+    /// `a,b`: a subset of gateways.
+    gateway: Option<String>,
+    /// Case-insensitive substring of id or name.
+    q: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+impl CatalogQuery {
+    fn fingerprint(&self) -> String {
+        format!("{:?}|{:?}|{:?}|{:?}", self.gateway, self.q, self.limit, self.offset)
+    }
+}
+
+#[derive(Serialize)]
+struct Catalog<'a> {
+    data: Vec<&'a Model>,
+    gateways: BTreeMap<&'a str, GatewayState<'a>>,
+    /// Matches before paging.
+    total: usize,
+}
+
+async fn all_models(
+    State(state): State<AppState>,
+    query: Result<Query<CatalogQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let selection = match query.gateway.as_deref() {
+        Some(list) => select_gateways(&state.gateways, list.split(','))?,
+        None => state.gateways.active.clone(),
+    };
+    let views = state.engine.read(&selection).await;
+    Ok(catalog_response(&views, &query, &headers))
+}
+
+async fn gateway_models(
+    State(state): State<AppState>,
+    Path(gateway): Path<String>,
+    query: Result<Query<CatalogQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let gateway = find_gateway(&state.gateways, &gateway)?;
+    let views = state.engine.read(&[gateway]).await;
+    Ok(catalog_response(&views, &query, &headers))
+}
+
+async fn one_model(
+    State(state): State<AppState>,
+    Path((gateway, model)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let gateway = find_gateway(&state.gateways, &gateway)?;
+    let views = state.engine.read(std::slice::from_ref(&gateway)).await;
+    let view = &views[0];
+    let Some(entry) = &view.entry else {
+        let why = view.error.as_deref().unwrap_or("nothing cached yet");
+        return Err(ApiError::BadGateway(format!(
+            "no models cached for gateway {:?}: {why}",
+            gateway.id
+        )));
+    };
+    let Some(found) = entry.models.iter().find(|m| m.id == model) else {
+        return Err(ApiError::NotFound(format!(
+            "no model {model:?} in gateway {:?}",
+            gateway.id
+        )));
+    };
+    let now = now_ms();
+    let cache = CacheHeaders::new(&views, now, &model);
+    if cache.not_modified(&headers) {
+        return Ok(not_modified(&cache));
+    }
+    let body = json!({"data": found, "gateway": GatewayState::of(view, now)});
+    Ok(with_cache_headers(Json(body).into_response(), &cache))
+}
+
+async fn list_gateways(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let now = now_ms();
+    let views = state.engine.inspect(&state.gateways.active).await;
+    let data: Vec<_> = views.iter().map(|v| describe(&v.gateway, v, now)).collect();
+    let skipped: Vec<_> = state
+        .gateways
+        .skipped
+        .iter()
+        .map(|s| json!({"id": s.id, "kind": s.kind, "reason": s.reason}))
+        .collect();
+    Json(json!({"data": data, "skipped": skipped}))
+}
+
+fn describe(gateway: &Gateway, view: &GatewayView, now: u64) -> serde_json::Value {
+    let entry = view.entry.as_ref();
+    json!({
+        "id": gateway.id,
+        "kind": gateway.kind.as_str(),
+        "source": gateway.location(),
+        "timeout_ms": gateway.timeout.as_millis() as u64,
+        "cache": GatewayState::of(view, now),
+        "fresh_until": entry.map(|e| e.fresh_until),
+        "stale_until": entry.map(|e| e.stale_until),
+    })
+}
+
+fn catalog_response(views: &[GatewayView], query: &CatalogQuery, headers: &HeaderMap) -> Response {
+    let now = now_ms();
+    let cache = CacheHeaders::new(views, now, &query.fingerprint());
+    if cache.not_modified(headers) {
+        return not_modified(&cache);
+    }
+    let body = Json(catalog(views, query, now)).into_response();
+    with_cache_headers(body, &cache)
+}
+
+fn catalog<'a>(views: &'a [GatewayView], query: &CatalogQuery, now: u64) -> Catalog<'a> {
+    let needle = query.q.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
+    let matches = views
+        .iter()
+        .filter_map(|v| v.entry.as_ref())
+        .flat_map(|e| e.models.iter())
+        .filter(|m| needle.as_deref().is_none_or(|n| m.matches(n)));
+    let mut total = 0;
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let mut data = Vec::new();
+    for model in matches {
+        if total >= offset && data.len() < limit {
+            data.push(model);
+        }
+        total += 1;
+    }
+    let gateways = views
+        .iter()
+        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
+        .collect();
+    Catalog {
+        data,
+        gateways,
+        total,
+    }
+}
+
+fn not_modified(cache: &CacheHeaders) -> Response {
+    with_cache_headers(StatusCode::NOT_MODIFIED.into_response(), cache)
+}
+
+fn with_cache_headers(mut response: Response, cache: &CacheHeaders) -> Response {
+    cache.apply(response.headers_mut());
+    response
+}
+
+fn bad_query(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest(format!(
+        "{}; limit and offset take non-negative integers",
+        rejection.body_text()
+    ))
+}
+

@@ -1,0 +1,144 @@
+//! The in-process store used when no Redis is configured: one instance,
+//! nothing survives a restart, same semantics as Redis otherwise.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{SaveOutcome, Store, StoreError};
+use crate::cache::{Entry, now_ms};
+
+#[derive(Default)]
+pub struct EmbeddedStore {
+    // A std Mutex: nothing is awaited while it is held.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    locks: HashMap<String, (String, Instant)>,
+    backoffs: HashMap<String, (String, Instant)>,
+    docs: HashMap<String, String>,
+}
+
+impl EmbeddedStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated (every
+        // change is a single map operation), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    /// The entry if it has not expired; expired ones are dropped, as Redis would.
+    fn live_entry(&mut self, gateway: &str, now: u64) -> Option<&Entry> {
+        if self.entries.get(gateway).is_some_and(|e| e.stale_until <= now) {
+            self.entries.remove(gateway);
+        }
+        self.entries.get(gateway)
+    }
+}
+
+fn live<'a>(map: &'a mut HashMap<String, (String, Instant)>, key: &str) -> Option<&'a String> {
+    if map.get(key).is_some_and(|(_, until)| *until <= Instant::now()) {
+        map.remove(key);
+    }
+    map.get(key).map(|(value, _)| value)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn describe(&self) -> String {
+        "embedded in-process store (single instance, not persisted)".into()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn versions(&self, gateways: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        let now = now_ms();
+        let mut state = self.state();
+        Ok(gateways
+            .iter()
+            .map(|g| state.live_entry(g, now).map(|e| e.fetched_at))
+            .collect())
+    }
+
+    async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError> {
+        Ok(self.state().live_entry(gateway, now_ms()).cloned())
+    }
+
+    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError> {
+        let mut state = self.state();
+        if let Some(current) = state.live_entry(gateway, now_ms()) {
+            if current.fetched_at >= entry.fetched_at {
+                return Ok(SaveOutcome::KeptNewer);
+            }
+            if entry.models.is_empty() && !current.models.is_empty() {
+                return Ok(SaveOutcome::KeptNonEmpty(current.models.len()));
+            }
+        }
+        state.entries.insert(gateway.to_owned(), entry.clone());
+        Ok(SaveOutcome::Saved)
+    }
+
+    async fn delete(&self, gateway: &str) -> Result<bool, StoreError> {
+        Ok(self.state().entries.remove(gateway).is_some())
+    }
+
+    async fn try_lock(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if live(&mut state.locks, gateway).is_some() {
+            return Ok(false);
+        }
+        let until = Instant::now() + ttl;
+        state.locks.insert(gateway.to_owned(), (token.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn lock_held(&self, gateway: &str) -> Result<bool, StoreError> {
+        Ok(live(&mut self.state().locks, gateway).is_some())
+    }
+
+    async fn unlock(&self, gateway: &str, token: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if live(&mut state.locks, gateway).is_some_and(|owner| owner == token) {
+            state.locks.remove(gateway);
+        }
+        Ok(())
+    }
+
+    async fn set_backoff(&self, gateway: &str, error: &str, ttl: Duration) -> Result<(), StoreError> {
+        let until = Instant::now() + ttl;
+        self.state()
+            .backoffs
+            .insert(gateway.to_owned(), (error.to_owned(), until));
+        Ok(())
+    }
+
+    async fn backoff(&self, gateway: &str) -> Result<Option<String>, StoreError> {
+        Ok(live(&mut self.state().backoffs, gateway).cloned())
+    }
+
+    async fn clear_backoff(&self, gateway: &str) -> Result<(), StoreError> {
+        self.state().backoffs.remove(gateway);
+        Ok(())
+    }
+
+    async fn put_doc(&self, name: &str, json: &str) -> Result<(), StoreError> {
+        self.state().docs.insert(name.to_owned(), json.to_owned());
+        Ok(())
+    }
+
+    async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.state().docs.get(name).cloned())
+    }
+}

@@ -1,0 +1,99 @@
+//! Where entries, locks and shared state live: Redis for real deployments, an
+//! embedded in-process map when `REDIS_URL` is unset.
+//!
+//! Both sides implement [`Store`] with the same semantics, so the cache engine
+//! is written once. The guarantees that must hold across instances are the
+//! store's job and are atomic there: `save` never replaces a newer entry nor a
+//! non-empty list with an empty one, and a lock is taken and released by its
+//! owner token only. Key names live in [`Keys`].
+
+mod embedded;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::embedded::EmbeddedStore;
+pub use self::redis::RedisStore;
+use crate::cache::Entry;
+
+/// The store could not be reached or answered something unexpected.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// What `save` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved,
+    /// The store already holds an entry fetched at or after this one.
+    KeptNewer,
+    /// The new list is empty and the store holds this many models: kept them.
+    KeptNonEmpty(usize),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Where the data lives, for the start-up log (no password).
+    fn describe(&self) -> String;
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Each gateway's stored version (`fetched_at`), `None` if absent: the
+    /// cheap question a reader asks before loading a whole list.
+    async fn versions(&self, gateways: &[&str]) -> Result<Vec<Option<u64>>, StoreError>;
+    async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError>;
+    /// Stores `entry` until its `stale_until`, unless refused (see [`SaveOutcome`]).
+    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError>;
+    /// Drops the entry; whether there was one.
+    async fn delete(&self, gateway: &str) -> Result<bool, StoreError>;
+    /// Takes the gateway's fetch lock for `ttl` if nobody holds it.
+    async fn try_lock(&self, gateway: &str, token: &str, ttl: Duration)
+    -> Result<bool, StoreError>;
+    async fn lock_held(&self, gateway: &str) -> Result<bool, StoreError>;
+    /// Releases the lock if `token` still owns it (it may have expired).
+    async fn unlock(&self, gateway: &str, token: &str) -> Result<(), StoreError>;
+    /// Records a failed fetch: readers leave the gateway alone for `ttl`.
+    async fn set_backoff(&self, gateway: &str, error: &str, ttl: Duration)
+    -> Result<(), StoreError>;
+    /// The error of a failed fetch still within its backoff.
+    async fn backoff(&self, gateway: &str) -> Result<Option<String>, StoreError>;
+    async fn clear_backoff(&self, gateway: &str) -> Result<(), StoreError>;
+    /// A small shared document (warm status…) by name.
+    async fn put_doc(&self, name: &str, json: &str) -> Result<(), StoreError>;
+    async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Key names under the configured prefix. Gateway ids never contain `:`, so
+/// `<prefix><id>` cannot collide with the `<prefix><kind>:<id>` keys.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `models:<id>`: the entry (a hash: envelope fields + `models`).
+    pub fn entry(&self, gateway: &str) -> String {
+        format!("{}{gateway}", self.prefix)
+    }
+
+    /// `models:lock:<id>`: owner token of the fetch in flight.
+    pub fn lock(&self, gateway: &str) -> String {
+        format!("{}lock:{gateway}", self.prefix)
+    }
+
+    /// `models:backoff:<id>`: the last fetch error, expiring with the backoff.
+    pub fn backoff(&self, gateway: &str) -> String {
+        format!("{}backoff:{gateway}", self.prefix)
+    }
+
+    /// `models:doc:<name>`: shared documents such as `warm:last`.
+    pub fn doc(&self, name: &str) -> String {
+        format!("{}doc:{name}", self.prefix)
+    }
+}

@@ -1,0 +1,309 @@
+//! The Redis store, over one server or a cluster, through deadpool-redis.
+//!
+//! An entry is a hash at `models:<id>` — `fetched_at`, `fresh_until`,
+//! `stale_until` (ms since epoch), `count`, and `models` (the JSON array) —
+//! whose TTL ends at `stale_until`, so Redis drops it once it may no longer be
+//! served. Readers ask `HGET fetched_at` first and load `models` only when the
+//! version changed. Every operation is bounded by [`OP_TIMEOUT`]; a slow or
+//! stopped Redis returns an error, never a hang.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::redis::{self, AsyncCommands, RedisFuture, Script, Value, aio::ConnectionLike};
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+
+use super::{Keys, SaveOutcome, Store, StoreError};
+use crate::cache::{Entry, now_ms};
+use crate::gateways::Model;
+
+/// Bound on any one Redis operation, connection checkout included.
+const OP_TIMEOUT: Duration = Duration::from_millis(1000);
+const POOL_SIZE: usize = 16;
+
+/// Writes an entry unless the stored one is newer, or non-empty while the new
+/// list is empty. Returns `{outcome, stored count}`: 1 saved, 0 kept newer, 2
+/// kept non-empty. Atomic, so two instances racing cannot interleave.
+const SAVE_SCRIPT: &str = r"
+local cur = redis.call('HMGET', KEYS[1], 'fetched_at', 'count')
+if cur[1] and tonumber(cur[1]) >= tonumber(ARGV[1]) then return {0, tonumber(cur[2] or 0)} end
+if tonumber(ARGV[4]) == 0 and cur[2] and tonumber(cur[2]) > 0 then return {2, tonumber(cur[2])} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'fetched_at', ARGV[1], 'fresh_until', ARGV[2], 'stale_until', ARGV[3], 'count', ARGV[4], 'models', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {1, 0}
+";
+
+/// Deletes the lock only if `token` still owns it.
+const UNLOCK_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+pub struct RedisStore {
+    pool: Pool,
+    keys: Keys,
+    description: String,
+    save: Arc<Script>,
+    unlock: Arc<Script>,
+}
+
+enum Pool {
+    Single(deadpool_redis::Pool),
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
+/// A pooled connection to either kind of deployment.
+enum Conn {
+    Single(deadpool_redis::Connection),
+    Cluster(deadpool_redis::cluster::Connection),
+}
+
+impl RedisStore {
+    /// Builds the pool; connections are made lazily, so this does not fail
+    /// when Redis is down (readiness says so instead).
+    pub fn single(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let mut config = deadpool_redis::Config::from_url(url);
+        config.pool = Some(pool_config());
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| StoreError(format!("cannot configure the Redis pool: {e}")))?;
+        Ok(Self::with_pool(Pool::Single(pool), prefix, redacted(url)))
+    }
+
+    pub fn cluster(urls: &[String], prefix: &str) -> Result<Self, StoreError> {
+        let mut config = deadpool_redis::cluster::Config::from_urls(urls.to_vec());
+        config.pool = Some(pool_config());
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| StoreError(format!("cannot configure the Redis Cluster pool: {e}")))?;
+        let nodes: Vec<String> = urls.iter().map(|u| redacted(u)).collect();
+        Ok(Self::with_pool(
+            Pool::Cluster(pool),
+            prefix,
+            format!("cluster {}", nodes.join(",")),
+        ))
+    }
+
+    fn with_pool(pool: Pool, prefix: &str, location: String) -> Self {
+        Self {
+            pool,
+            keys: Keys::new(prefix),
+            description: format!("Redis at {location} (key prefix {prefix:?})"),
+            save: Arc::new(Script::new(SAVE_SCRIPT)),
+            unlock: Arc::new(Script::new(UNLOCK_SCRIPT)),
+        }
+    }
+
+    /// Runs `op` on a pooled connection within [`OP_TIMEOUT`].
+    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
+    {
+        let work = async {
+            let mut conn = self.conn().await?;
+            op(&mut conn).await.map_err(|e| StoreError(e.to_string()))
+        };
+        tokio::time::timeout(OP_TIMEOUT, work)
+            .await
+            .map_err(|_| StoreError(format!("Redis did not answer within {OP_TIMEOUT:?}")))?
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        let unavailable = |e: &dyn std::fmt::Display| StoreError(format!("Redis unavailable: {e}"));
+        match &self.pool {
+            Pool::Single(p) => p.get().await.map(Conn::Single).map_err(|e| unavailable(&e)),
+            Pool::Cluster(p) => p.get().await.map(Conn::Cluster).map_err(|e| unavailable(&e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(async |c| redis::cmd("PING").query_async::<String>(c).await)
+            .await
+            .map(drop)
+    }
+
+    async fn versions(&self, gateways: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for g in gateways {
+            pipe.hget(self.keys.entry(g), "fetched_at");
+        }
+        self.run(async |c| pipe.query_async(c).await).await
+    }
+
+    async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError> {
+        let key = self.keys.entry(gateway);
+        let fields: (Option<u64>, Option<u64>, Option<u64>, Option<Vec<u8>>) = self
+            .run(async |c| {
+                c.hmget(&key, &["fetched_at", "fresh_until", "stale_until", "models"])
+                    .await
+            })
+            .await?;
+        let (Some(fetched_at), Some(fresh_until), Some(stale_until), Some(models)) = fields else {
+            return Ok(None);
+        };
+        let models: Vec<Model> = serde_json::from_slice(&models)
+            .map_err(|e| StoreError(format!("{key} holds an unreadable list: {e}")))?;
+        Ok(Some(Entry {
+            fetched_at,
+            fresh_until,
+            stale_until,
+            models: Arc::new(models),
+        }))
+    }
+
+    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError> {
+        let ttl_ms = entry.stale_until.saturating_sub(now_ms());
+        if ttl_ms == 0 {
+            return Ok(SaveOutcome::KeptNewer);
+        }
+        let models = serde_json::to_vec(&*entry.models)
+            .map_err(|e| StoreError(format!("cannot serialise models: {e}")))?;
+        let key = self.keys.entry(gateway);
+        let script = self.save.clone();
+        let (outcome, count): (u8, usize) = self
+            .run(async |c| {
+                script
+                    .key(&key)
+                    .arg(entry.fetched_at)
+                    .arg(entry.fresh_until)
+                    .arg(entry.stale_until)
+                    .arg(entry.models.len())
+                    .arg(models.as_slice())
+                    .arg(ttl_ms)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(match outcome {
+            1 => SaveOutcome::Saved,
+            2 => SaveOutcome::KeptNonEmpty(count),
+            _ => SaveOutcome::KeptNewer,
+        })
+    }
+
+    async fn delete(&self, gateway: &str) -> Result<bool, StoreError> {
+        let key = self.keys.entry(gateway);
+        let removed: u32 = self.run(async |c| c.del(&key).await).await?;
+        Ok(removed > 0)
+    }
+
+    async fn try_lock(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = self.keys.lock(gateway);
+        let ttl_ms = crate::cache::millis(ttl).max(1);
+        let set: Option<String> = self
+            .run(async |c| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn lock_held(&self, gateway: &str) -> Result<bool, StoreError> {
+        let key = self.keys.lock(gateway);
+        self.run(async |c| c.exists(&key).await).await
+    }
+
+    async fn unlock(&self, gateway: &str, token: &str) -> Result<(), StoreError> {
+        let key = self.keys.lock(gateway);
+        let script = self.unlock.clone();
+        self.run(async |c| script.key(&key).arg(token).invoke_async::<u32>(c).await)
+            .await
+            .map(drop)
+    }
+
+    async fn set_backoff(&self, gateway: &str, error: &str, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.keys.backoff(gateway);
+        let ttl_ms = crate::cache::millis(ttl);
+        if ttl_ms == 0 {
+            return Ok(());
+        }
+        self.run(async |c| c.pset_ex::<_, _, ()>(&key, error, ttl_ms).await)
+            .await
+    }
+
+    async fn backoff(&self, gateway: &str) -> Result<Option<String>, StoreError> {
+        let key = self.keys.backoff(gateway);
+        self.run(async |c| c.get(&key).await).await
+    }
+
+    async fn clear_backoff(&self, gateway: &str) -> Result<(), StoreError> {
+        let key = self.keys.backoff(gateway);
+        self.run(async |c| c.del::<_, ()>(&key).await).await
+    }
+
+    async fn put_doc(&self, name: &str, json: &str) -> Result<(), StoreError> {
+        let key = self.keys.doc(name);
+        self.run(async |c| c.set::<_, _, ()>(&key, json).await).await
+    }
+
+    async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = self.keys.doc(name);
+        self.run(async |c| c.get(&key).await).await
+    }
+}
+
+fn pool_config() -> PoolConfig {
+    let mut config = PoolConfig::new(POOL_SIZE);
+    config.timeouts = Timeouts {
+        wait: Some(OP_TIMEOUT),
+        create: Some(OP_TIMEOUT),
+        recycle: Some(OP_TIMEOUT),
+    };
+    config
+}
+
+/// The URL without its password, for logs.
+fn redacted(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Some(u) => u.to_string(),
+        None => "(unparseable URL)".into(),
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Full warms: every selected gateway fetched concurrently, each within its
+//! own timeout, and a report of what happened.
+//!
+//! A warm is a set of [`Engine::refresh`] calls in `Warm` mode, so warms
+//! coalesce with each other and with readers per gateway (in-process and across
+//! instances): two warms at once cost one upstream request per gateway. The
+//! last warm's record is kept in the store for `GET /api/cache/warm-models`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{Engine, Freshness, Mode, now_ms};
+use crate::gateways::Gateway;
+
+/// Store document holding the last warm's [`WarmRecord`].
+const LAST_WARM_DOC: &str = "warm:last";
+
+/// What started a warm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Manual,
+    Cron,
+    Startup,
+    Background,
+    Cli,
+}
+
+/// The answer of a warm endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarmReport {
+    /// Every gateway succeeded.
+    pub success: bool,
+    pub duration_ms: u64,
+    pub gateways: BTreeMap<String, GatewayOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayOutcome {
+    pub ok: bool,
+    /// Models now cached for the gateway (0 when it failed).
+    pub count: usize,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+impl WarmReport {
+    /// Every gateway failed (a warm of nothing did not fail).
+    pub fn all_failed(&self) -> bool {
+        !self.gateways.is_empty() && self.gateways.values().all(|g| !g.ok)
+    }
+}
+
+/// A finished warm, as recorded in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmRecord {
+    pub trigger: Trigger,
+    pub started_at: u64,
+    pub finished_at: u64,
+    #[serde(flatten)]
+    pub report: WarmReport,
+}
+
+pub struct Warmer {
+    engine: Arc<Engine>,
+    /// Warms running on this instance.
+    running: AtomicUsize,
+}
+
+impl Warmer {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed) > 0
+    }
+
+    /// Fetches every gateway of `selection` now, concurrently.
+    pub async fn warm(&self, selection: &[Arc<Gateway>], trigger: Trigger) -> WarmReport {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let started_at = now_ms();
+        let clock = Instant::now();
+        let outcomes = join_all(selection.iter().map(|g| self.warm_one(g))).await;
+        let report = WarmReport {
+            success: outcomes.iter().all(|(_, o)| o.ok),
+            duration_ms: clock.elapsed().as_millis() as u64,
+            gateways: outcomes.into_iter().collect(),
+        };
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        self.record(trigger, started_at, &report).await;
+        report
+    }
+
+    /// Warms only the gateways whose entry is missing or stale (start-up).
+    pub async fn warm_outdated(&self, gateways: &[Arc<Gateway>], trigger: Trigger) -> Option<WarmReport> {
+        let now = now_ms();
+        let outdated: Vec<Arc<Gateway>> = self
+            .engine
+            .inspect(gateways)
+            .await
+            .into_iter()
+            .filter(|v| v.entry.as_ref().is_none_or(|e| e.freshness(now) != Freshness::Fresh))
+            .map(|v| v.gateway)
+            .collect();
+        if outdated.is_empty() {
+            tracing::info!(trigger = ?trigger, "every gateway is fresh; nothing to warm");
+            return None;
+        }
+        Some(self.warm(&outdated, trigger).await)
+    }
+
+    /// The last warm recorded by any instance sharing the store.
+    pub async fn last(&self) -> Option<WarmRecord> {
+        let doc = self.engine.store().get_doc(LAST_WARM_DOC).await.ok().flatten()?;
+        serde_json::from_str(&doc).ok()
+    }
+
+    async fn warm_one(&self, gateway: &Arc<Gateway>) -> (String, GatewayOutcome) {
+        let clock = Instant::now();
+        let result = self.engine.refresh(gateway, Mode::Warm, None).await;
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        let outcome = match result {
+            Ok(entry) => GatewayOutcome {
+                ok: true,
+                count: entry.models.len(),
+                duration_ms,
+                error: None,
+            },
+            Err(e) => GatewayOutcome {
+                ok: false,
+                count: 0,
+                duration_ms,
+                error: Some(e.to_string()),
+            },
+        };
+        (gateway.id.clone(), outcome)
+    }
+
+    async fn record(&self, trigger: Trigger, started_at: u64, report: &WarmReport) {
+        for (gateway, o) in &report.gateways {
+            tracing::info!(
+                trigger = ?trigger, gateway, ok = o.ok, count = o.count,
+                duration_ms = o.duration_ms, error = o.error.as_deref().unwrap_or(""),
+                "warm result"
+            );
+        }
+        let record = WarmRecord {
+            trigger,
+            started_at,
+            finished_at: now_ms(),
+            report: report.clone(),
+        };
+        let json = serde_json::to_string(&record).expect("BUG: a warm record always serialises");
+        if let Err(e) = self.engine.store().put_doc(LAST_WARM_DOC, &json).await {
+            tracing::warn!(error = %e, "could not record the warm status");
+        }
+    }
+}
