@@ -1,0 +1,135 @@
+//! A mock OpenAI-compatible gateway on loopback: serves `GET /v1/models`,
+//! counts requests, and misbehaves on demand.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+/// What the next requests get.
+#[derive(Clone, Debug)]
+pub enum Behavior {
+    /// A valid list with these ids.
+    Models(Vec<String>),
+    /// This status, with an HTML error page.
+    Status(u16),
+    /// A 200 whose body is not JSON.
+    Garbage,
+    /// A valid, empty list.
+    Empty,
+    /// Headers never come.
+    Hang,
+    /// A valid list padded to about this many bytes.
+    Oversized(usize),
+}
+
+pub struct MockGateway {
+    pub addr: SocketAddr,
+    state: Arc<MockState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct MockState {
+    hits: AtomicUsize,
+    delay_ms: AtomicU64,
+    behavior: Mutex<Behavior>,
+    last_authorization: Mutex<Option<String>>,
+}
+
+impl MockGateway {
+    pub async fn start(ids: &[&str]) -> Self {
+        let state = Arc::new(MockState {
+            hits: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
+            behavior: Mutex::new(Behavior::Models(ids.iter().map(|s| s.to_string()).collect())),
+            last_authorization: Mutex::new(None),
+        });
+        let app = Router::new()
+            .route("/v1/models", get(models))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, state, task }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> usize {
+        self.state.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn set(&self, behavior: Behavior) {
+        *self.state.behavior.lock().unwrap() = behavior;
+    }
+
+    pub fn set_models(&self, ids: &[&str]) {
+        self.set(Behavior::Models(ids.iter().map(|s| s.to_string()).collect()));
+    }
+
+    /// Every answer waits this long first.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn last_authorization(&self) -> Option<String> {
+        self.state.last_authorization.lock().unwrap().clone()
+    }
+}
+
+impl Drop for MockGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    *state.last_authorization.lock().unwrap() = auth;
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let behavior = state.behavior.lock().unwrap().clone();
+    match behavior {
+        Behavior::Models(ids) => list(&ids).into_response(),
+        Behavior::Empty => list(&[]).into_response(),
+        Behavior::Status(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            [("content-type", "text/html")],
+            "<html><body><h1>Upstream error</h1></body></html>",
+        )
+            .into_response(),
+        Behavior::Garbage => (
+            [("content-type", "application/json")],
+            "{\"data\": [{\"id\": \"truncat",
+        )
+            .into_response(),
+        Behavior::Hang => std::future::pending().await,
+        Behavior::Oversized(bytes) => {
+            let ids: Vec<String> = (0..bytes / 64 + 1).map(|i| format!("model-{i:0>50}")).collect();
+            list(&ids).into_response()
+        }
+    }
+}
+
+fn list(ids: &[String]) -> axum::Json<serde_json::Value> {
+    let data: Vec<_> = ids
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "mock"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data}))
+}
