@@ -26,10 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/models/{gateway}", get(gateway_models))
         .route("/api/models/{gateway}/{*model}", get(one_model))
         .route("/api/gateways", get(list_gateways))
-        .layer(cors())
 }
 
-fn cors() -> CorsLayer {
+/// Any origin may read the catalog: it is public, and no cookies are involved.
+pub fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])

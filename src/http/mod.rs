@@ -25,12 +25,15 @@ use crate::gateways::{Gateway, Gateways};
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    // The 405 fallback is set per group, before CORS wraps the catalog: set
+    // on the merged router it would replace the layered fallbacks and answer
+    // CORS preflights with 405.
+    let json_405 = |group: Router<AppState>| group.method_not_allowed_fallback(error::method_not_allowed);
     Router::new()
-        .merge(catalog::router())
-        .merge(warm::router())
-        .merge(health::router())
+        .merge(json_405(catalog::router()).layer(catalog::cors()))
+        .merge(json_405(warm::router()))
+        .merge(json_405(health::router()))
         .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
