@@ -2,6 +2,7 @@
 //! directory holding its `gateways.toml`.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,10 +17,10 @@ pub struct ServiceProcess {
 }
 
 /// A command for the binary with only `env` set (plus PATH), run in `dir`.
-pub fn command(dir: &TempDir, env: &[(&str, &str)]) -> Command {
+pub fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);
     command
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info,models_cache=debug")
@@ -37,7 +38,7 @@ pub fn workdir(gateways_toml: &str) -> TempDir {
 /// Runs the binary to completion (at most 30 s).
 pub fn run(args: &[&str], env: &[(&str, &str)], gateways_toml: &str) -> Output {
     let dir = workdir(gateways_toml);
-    let mut child = command(&dir, env)
+    let mut child = command(dir.path(), env)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -58,12 +59,18 @@ impl ServiceProcess {
     /// Starts the server and waits until `/healthz` answers.
     pub async fn start(env: &[(&str, &str)], gateways_toml: &str) -> Self {
         let dir = workdir(gateways_toml);
+        let cwd = dir.path().to_owned();
+        Self::start_in(&cwd, dir, env).await
+    }
+
+    /// Starts the server in `cwd`; `dir` keeps its log.
+    pub async fn start_in(cwd: &Path, dir: TempDir, env: &[(&str, &str)]) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", super::free_port()).parse().unwrap();
         let bind = addr.to_string();
         let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
         let mut env = env.to_vec();
         env.push(("BIND_ADDR", &bind));
-        let child = command(&dir, &env)
+        let child = command(cwd, &env)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -117,4 +124,19 @@ impl Drop for ServiceProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// [`run`] off the async runtime, so mock gateways of the same test keep serving.
+pub async fn run_async(args: &[&str], env: &[(&str, &str)], gateways_toml: &str) -> Output {
+    let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let args = owned(args);
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let toml = gateways_toml.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run(&args, &env, &toml)
+    })
+    .await
+    .expect("the command ran")
 }

@@ -1,0 +1,124 @@
+//! The binary itself: refusing bad settings in one line, the embedded store
+//! with the example gateways, warm-on-startup, `models-cache warm`, SIGTERM.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::process::{self, ServiceProcess};
+use common::*;
+use models_cache::store::{RedisStore, Store};
+
+fn gateway_toml(id: &str, mock: &MockGateway) -> String {
+    format!("[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\n", mock.base_url())
+}
+
+/// Runs the server with `env` and `toml`, expecting it to refuse to start.
+fn refusal(env: &[(&str, &str)], toml: &str) -> String {
+    let output = process::run(&[], env, toml);
+    assert_eq!(output.status.code(), Some(2), "exit code of a refused start");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    stderr
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_line_naming_them() {
+    let ok = "[[gateway]]\nid = \"a\"\nkind = \"static\"\npath = \"/dev/null\"\n";
+    let cases: [(&[(&str, &str)], &str, &str); 6] = [
+        (&[("CACHE_FRESH_TTL", "soon")], ok, "models-cache: CACHE_FRESH_TTL: invalid duration \"soon\""),
+        (&[("GATEWAY_TIMEOUT", "1.5 parsecs")], ok, "models-cache: GATEWAY_TIMEOUT: invalid duration"),
+        (&[("REDIS_URL", "http://x")], ok, "models-cache: REDIS_URL: not a redis:// or rediss:// URL"),
+        (&[("LOG_FORMAT", "xml")], ok, "models-cache: LOG_FORMAT: unknown format \"xml\""),
+        (&[("GATEWAYS_FILE", "missing.toml")], ok, "models-cache: missing.toml: cannot read the gateways file"),
+        (&[], "[[gateway]]\nid = \"a\"\nkind = \"grpc\"\n", "models-cache: gateways.toml: gateway \"a\": unknown kind \"grpc\""),
+    ];
+    for (env, toml, expected) in cases {
+        let line = refusal(env, toml);
+        assert!(line.starts_with(expected), "{line:?} should start with {expected:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_first_readme_command_serves_the_example_gateways_on_the_embedded_store() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let logs = tempfile::tempdir().unwrap();
+    let service = ServiceProcess::start_in(repo, logs, &[]).await;
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .get(service.url("/api/models/curated"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["gateways"]["curated"]["count"], 6, "{body}");
+    assert_eq!(body["data"][0]["pricing"]["prompt"], "0.0000025");
+    let ready: serde_json::Value = client.get(service.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["store"], "embedded in-process store (single instance, not persisted)");
+    assert!(service.log().contains("REDIS_URL is not set: using the embedded in-process store"));
+}
+
+#[tokio::test]
+async fn start_up_warms_only_missing_or_stale_gateways() {
+    let redis = RedisServer::start();
+    let fresh = MockGateway::start(&["f"]).await;
+    let stale = MockGateway::start(&["s-new"]).await;
+    let missing = MockGateway::start(&["m"]).await;
+    let store = RedisStore::single(&redis.url(), "models:").unwrap();
+    store.save("fresh", &fresh_entry(&["f"])).await.unwrap();
+    store.save("stale", &stale_entry(&["s-old"])).await.unwrap();
+    let toml = [gateway_toml("fresh", &fresh), gateway_toml("stale", &stale), gateway_toml("missing", &missing)].concat();
+
+    let url = redis.url();
+    let service = ServiceProcess::start(&[("REDIS_URL", &url)], &toml).await;
+    eventually(Duration::from_secs(10), "the start-up warm", || async {
+        stale.hits() == 1 && missing.hits() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fresh.hits(), 0, "a fresh gateway is not refetched at start-up");
+    let status: serde_json::Value = reqwest::get(service.url("/api/cache/warm-models")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["last_warm"]["trigger"], "startup");
+    assert!(status["last_warm"]["gateways"]["fresh"].is_null());
+}
+
+#[tokio::test]
+async fn the_warm_command_warms_once_and_fails_only_when_every_gateway_failed() {
+    let redis = RedisServer::start();
+    let good = MockGateway::start(&["g1", "g2"]).await;
+    let bad = MockGateway::start(&[]).await;
+    bad.set(Behavior::Status(500));
+    let url = redis.url();
+    let env = [("REDIS_URL", url.as_str())];
+
+    let both = [gateway_toml("good", &good), gateway_toml("bad", &bad)].concat();
+    let output = process::run_async(&["warm"], &env, &both).await;
+    assert!(output.status.success(), "one gateway succeeded");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["gateways"]["good"]["count"], 2);
+    let store = RedisStore::single(&redis.url(), "models:").unwrap();
+    assert_eq!(store.load("good").await.unwrap().unwrap().models.len(), 2);
+
+    let output = process::run_async(&["warm"], &env, &gateway_toml("bad", &bad)).await;
+    assert_eq!(output.status.code(), Some(1), "every gateway failed");
+    let status: serde_json::Value =
+        serde_json::from_str(&store.get_doc("warm:last").await.unwrap().unwrap()).unwrap();
+    assert_eq!(status["trigger"], "cli");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let mock = MockGateway::start(&["a"]).await;
+    let mut service = ServiceProcess::start(&[], &gateway_toml("gw", &mock)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = service.terminate();
+        (status, service.log())
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exit status {:?}", status.0);
+    assert!(status.1.contains("shutting down"));
+}
