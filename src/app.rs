@@ -97,7 +97,10 @@ impl App {
 
     /// One full warm of every gateway (`models-cache warm`).
     pub async fn warm(&self, trigger: Trigger) -> WarmReport {
-        self.state.warmer.warm(&self.state.gateways.active, trigger).await
+        self.state
+            .warmer
+            .warm(&self.state.gateways.active, trigger)
+            .await
     }
 }
 
@@ -105,7 +108,9 @@ fn open_store(config: &Config) -> Result<Arc<dyn Store>, ConfigError> {
     let prefix = &config.key_prefix;
     Ok(match &config.store {
         StoreConfig::Embedded => {
-            tracing::info!("REDIS_URL is not set: using the embedded in-process store (one instance, lost on restart)");
+            tracing::info!(
+                "REDIS_URL is not set: using the embedded in-process store (one instance, lost on restart)"
+            );
             Arc::new(EmbeddedStore::new())
         }
         StoreConfig::Redis { url } => Arc::new(

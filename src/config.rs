@@ -250,7 +250,10 @@ mod tests {
     fn a_bad_duration_names_its_variable() {
         let err = config(&[("CACHE_STALE_TTL", "soon")]).unwrap_err();
         assert_eq!(err.var, "CACHE_STALE_TTL");
-        assert!(err.to_string().starts_with("CACHE_STALE_TTL: invalid duration \"soon\""));
+        assert!(
+            err.to_string()
+                .starts_with("CACHE_STALE_TTL: invalid duration \"soon\"")
+        );
     }
 
     #[test]
@@ -284,8 +287,17 @@ mod tests {
 
     #[test]
     fn unknown_log_format_and_bad_bind_address_are_refused() {
-        assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().var, "LOG_FORMAT");
-        assert_eq!(config(&[("BIND_ADDR", "localhost")]).unwrap_err().var, "BIND_ADDR");
-        assert_eq!(config(&[("GATEWAY_TIMEOUT", "0ms")]).unwrap_err().var, "GATEWAY_TIMEOUT");
+        assert_eq!(
+            config(&[("LOG_FORMAT", "xml")]).unwrap_err().var,
+            "LOG_FORMAT"
+        );
+        assert_eq!(
+            config(&[("BIND_ADDR", "localhost")]).unwrap_err().var,
+            "BIND_ADDR"
+        );
+        assert_eq!(
+            config(&[("GATEWAY_TIMEOUT", "0ms")]).unwrap_err().var,
+            "GATEWAY_TIMEOUT"
+        );
     }
 }

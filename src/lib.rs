@@ -2,16 +2,16 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: start-up settings from the environment; bad values stop start-up.
-//! - [`gateways`]: `gateways.toml`, one adapter per provider kind, the
+//! - [`config`] — start-up settings from the environment; bad values stop start-up.
+//! - [`gateways`] — `gateways.toml`, one adapter per provider kind, the
 //!   normalised [`gateways::Model`], and bounded upstream fetches.
-//! - [`store`]: the [`store::Store`] trait, over Redis or an embedded map.
-//! - [`cache`]: the SWR engine — freshness, single-flight, cross-instance
+//! - [`store`] — the [`store::Store`] trait, over Redis or an embedded map.
+//! - [`cache`] — the SWR engine — freshness, single-flight, cross-instance
 //!   locks, stale-if-error, backoff. The read path lives in `cache::engine`.
-//! - [`warm`]: full warms and their recorded status.
-//! - [`http`]: the API, one module per route group, one error type.
-//! - [`app`]: wires the above together and serves; `main` stays thin.
-//! - [`telemetry`]: logging.
+//! - [`warm`] — full warms and their recorded status.
+//! - [`http`] — the API, one module per route group, one error type.
+//! - [`app`] — wires the above together and serves; `main` stays thin.
+//! - [`telemetry`] — logging set-up.
 
 pub mod app;
 pub mod cache;

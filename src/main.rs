@@ -38,7 +38,12 @@ async fn serve(config: Config) -> ExitCode {
     };
     let listener = match TcpListener::bind(config.bind_addr).await {
         Ok(listener) => listener,
-        Err(e) => return fail(&format!("BIND_ADDR: cannot listen on {}: {e}", config.bind_addr)),
+        Err(e) => {
+            return fail(&format!(
+                "BIND_ADDR: cannot listen on {}: {e}",
+                config.bind_addr
+            ));
+        }
     };
     match app.serve(listener, shutdown_signal()).await {
         Ok(()) => {
@@ -56,7 +61,10 @@ async fn warm(config: Config) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let report = app.warm(Trigger::Cli).await;
-    println!("{}", serde_json::to_string_pretty(&report).expect("BUG: report serialises"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).expect("BUG: report serialises")
+    );
     if report.all_failed() {
         ExitCode::FAILURE
     } else {

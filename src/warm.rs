@@ -101,14 +101,22 @@ impl Warmer {
     }
 
     /// Warms only the gateways whose entry is missing or stale (start-up).
-    pub async fn warm_outdated(&self, gateways: &[Arc<Gateway>], trigger: Trigger) -> Option<WarmReport> {
+    pub async fn warm_outdated(
+        &self,
+        gateways: &[Arc<Gateway>],
+        trigger: Trigger,
+    ) -> Option<WarmReport> {
         let now = now_ms();
         let outdated: Vec<Arc<Gateway>> = self
             .engine
             .inspect(gateways)
             .await
             .into_iter()
-            .filter(|v| v.entry.as_ref().is_none_or(|e| e.freshness(now) != Freshness::Fresh))
+            .filter(|v| {
+                v.entry
+                    .as_ref()
+                    .is_none_or(|e| e.freshness(now) != Freshness::Fresh)
+            })
             .map(|v| v.gateway)
             .collect();
         if outdated.is_empty() {
@@ -120,7 +128,13 @@ impl Warmer {
 
     /// The last warm recorded by any instance sharing the store.
     pub async fn last(&self) -> Option<WarmRecord> {
-        let doc = self.engine.store().get_doc(LAST_WARM_DOC).await.ok().flatten()?;
+        let doc = self
+            .engine
+            .store()
+            .get_doc(LAST_WARM_DOC)
+            .await
+            .ok()
+            .flatten()?;
         serde_json::from_str(&doc).ok()
     }
 

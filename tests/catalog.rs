@@ -41,11 +41,17 @@ async fn the_catalog_merges_every_gateway_with_its_state() {
 async fn gateway_subset_search_and_paging() {
     let (app, _alpha, _beta) = two_gateways().await;
     let (_, _, body) = app.get_json("/api/models?gateway=beta").await;
-    assert_eq!(ids(&body), ["accounts/fireworks/models/qwen3", "GPT-OSS-120B"]);
+    assert_eq!(
+        ids(&body),
+        ["accounts/fireworks/models/qwen3", "GPT-OSS-120B"]
+    );
     assert!(body["gateways"]["alpha"].is_null());
 
     let (_, _, body) = app.get_json("/api/models?q=GPT").await;
-    assert_eq!(ids(&body), ["openai/gpt-4o", "openai/gpt-4o-mini", "GPT-OSS-120B"]);
+    assert_eq!(
+        ids(&body),
+        ["openai/gpt-4o", "openai/gpt-4o-mini", "GPT-OSS-120B"]
+    );
     assert_eq!(body["total"], 3);
 
     let (_, _, body) = app.get_json("/api/models?q=gpt&limit=1&offset=1").await;
@@ -60,7 +66,9 @@ async fn gateway_subset_search_and_paging() {
 #[tokio::test]
 async fn one_model_by_an_id_with_slashes() {
     let (app, _alpha, _beta) = two_gateways().await;
-    let (status, _, body) = app.get_json("/api/models/beta/accounts/fireworks/models/qwen3").await;
+    let (status, _, body) = app
+        .get_json("/api/models/beta/accounts/fireworks/models/qwen3")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["id"], "accounts/fireworks/models/qwen3");
     assert_eq!(body["gateway"]["status"], "fresh");
@@ -68,16 +76,26 @@ async fn one_model_by_an_id_with_slashes() {
     let (status, _, body) = app.get_json("/api/models/alpha/openai/gpt-5").await;
     assert_eq!(status, 404);
     assert_eq!(body["success"], false);
-    assert_eq!(body["error"], "no model \"openai/gpt-5\" in gateway \"alpha\"");
+    assert_eq!(
+        body["error"],
+        "no model \"openai/gpt-5\" in gateway \"alpha\""
+    );
 }
 
 #[tokio::test]
 async fn unknown_gateways_and_bad_queries_get_clear_errors() {
     let (app, _alpha, _beta) = two_gateways().await;
-    for path in ["/api/models/nope", "/api/models?gateway=alpha,nope", "/api/models/nope/x"] {
+    for path in [
+        "/api/models/nope",
+        "/api/models?gateway=alpha,nope",
+        "/api/models/nope/x",
+    ] {
         let (status, _, body) = app.get_json(path).await;
         assert_eq!(status, 404, "{path}");
-        assert_eq!(body["error"], "unknown gateway \"nope\"; configured gateways: alpha, beta");
+        assert_eq!(
+            body["error"],
+            "unknown gateway \"nope\"; configured gateways: alpha, beta"
+        );
     }
     let (status, _, body) = app.get_json("/api/models?limit=-1").await;
     assert_eq!(status, 400);
@@ -86,9 +104,17 @@ async fn unknown_gateways_and_bad_queries_get_clear_errors() {
     let (status, _, body) = app.get_json("/api/nothing-here").await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "no endpoint GET /api/nothing-here");
-    let response = app.client.delete(app.url("/api/models")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/api/models"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["success"], false);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["success"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -98,17 +124,39 @@ async fn etag_gives_304_until_the_catalog_changes() {
     let etag = headers["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with("W/\""));
 
-    let cached = app.client.get(app.url("/api/models")).header("if-none-match", &etag).send().await.unwrap();
+    let cached = app
+        .client
+        .get(app.url("/api/models"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cached.status(), 304);
     assert_eq!(cached.headers()["etag"], etag.as_str());
     assert_eq!(cached.headers()["x-cache"], "HIT");
 
-    let other_query = app.client.get(app.url("/api/models?q=gpt")).header("if-none-match", &etag).send().await.unwrap();
-    assert_eq!(other_query.status(), 200, "another query is another response");
+    let other_query = app
+        .client
+        .get(app.url("/api/models?q=gpt"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other_query.status(),
+        200,
+        "another query is another response"
+    );
 
     alpha.set_models(&["openai/gpt-5"]);
     app.warm(None).await;
-    let changed = app.client.get(app.url("/api/models")).header("if-none-match", &etag).send().await.unwrap();
+    let changed = app
+        .client
+        .get(app.url("/api/models"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"], etag.as_str());
 }
@@ -125,17 +173,28 @@ async fn cache_control_follows_the_entries_deadlines() {
     let (_, headers, _) = app.get_json("/api/models").await;
     let value = headers["cache-control"].to_str().unwrap();
     let number = |name: &str| -> u64 {
-        let part = value.split(", ").find_map(|p| p.strip_prefix(name)).unwrap();
+        let part = value
+            .split(", ")
+            .find_map(|p| p.strip_prefix(name))
+            .unwrap();
         part.trim_start_matches('=').parse().unwrap()
     };
     assert!(value.starts_with("public, max-age=0"), "{value}");
     assert!((3590..=3600).contains(&number("s-maxage")), "{value}");
-    assert!((7190..=7200).contains(&number("stale-while-revalidate")), "{value}");
+    assert!(
+        (7190..=7200).contains(&number("stale-while-revalidate")),
+        "{value}"
+    );
 
     app.store().delete("gw").await.unwrap();
     app.seed("gw", stale_entry(&["a"])).await;
     let (_, headers, _) = app.get_json("/api/models").await;
-    assert!(headers["cache-control"].to_str().unwrap().contains("s-maxage=0,"));
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("s-maxage=0,")
+    );
     assert_eq!(headers["x-cache"], "STALE");
 }
 
@@ -149,19 +208,37 @@ async fn a_missing_gateway_makes_the_response_uncacheable() {
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-cache"], "MISS");
     assert_eq!(body["gateways"]["gw"]["status"], "missing");
-    assert!(body["gateways"]["gw"]["error"].as_str().unwrap().starts_with("HTTP 500 from upstream"));
+    assert!(
+        body["gateways"]["gw"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 500 from upstream")
+    );
 
     let (status, _, body) = app.get_json("/api/models/gw/some-model").await;
     assert_eq!(status, 502);
-    assert!(body["error"].as_str().unwrap().starts_with("no models cached for gateway \"gw\""));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no models cached for gateway \"gw\"")
+    );
 }
 
 #[tokio::test]
 async fn the_catalog_is_cors_enabled() {
     let (app, _alpha, _beta) = two_gateways().await;
-    let response = app.client.get(app.url("/api/models")).header("origin", "https://example.com").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/models"))
+        .header("origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap();
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
     assert!(exposed.contains("etag") && exposed.contains("x-cache"));
 
     let preflight = app
@@ -187,10 +264,16 @@ async fn the_gateways_endpoint_lists_active_and_skipped_gateways() {
         .await;
     let (_, _, body) = app.get_json("/api/gateways").await;
     assert_eq!(body["data"][0]["id"], "gw");
-    assert_eq!(body["data"][0]["cache"]["status"], "missing", "inspecting does not fetch");
+    assert_eq!(
+        body["data"][0]["cache"]["status"], "missing",
+        "inspecting does not fetch"
+    );
     assert_eq!(mock.hits(), 0);
     assert_eq!(body["skipped"][0]["id"], "keyed");
-    assert_eq!(body["skipped"][0]["reason"], "its API key variable UNSET_KEY_FOR_TEST is not set");
+    assert_eq!(
+        body["skipped"][0]["reason"],
+        "its API key variable UNSET_KEY_FOR_TEST is not set"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +291,10 @@ async fn the_api_key_is_sent_only_where_api_key_env_names_one() {
         .spawn()
         .await;
     app.get_json("/api/models").await;
-    assert_eq!(keyed.last_authorization().as_deref(), Some("Bearer sk-test-123"));
+    assert_eq!(
+        keyed.last_authorization().as_deref(),
+        Some("Bearer sk-test-123")
+    );
     assert_eq!(open.hits(), 1);
     assert_eq!(open.last_authorization(), None);
 }

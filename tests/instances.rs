@@ -11,12 +11,22 @@ use futures::future::join_all;
 use models_cache::store::{RedisStore, Store};
 
 fn gateway_toml(mock: &MockGateway) -> String {
-    format!("[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n", mock.base_url())
+    format!(
+        "[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
+        mock.base_url()
+    )
 }
 
-async fn start_instances(redis: &RedisServer, mock: &MockGateway, count: usize) -> Vec<ServiceProcess> {
+async fn start_instances(
+    redis: &RedisServer,
+    mock: &MockGateway,
+    count: usize,
+) -> Vec<ServiceProcess> {
     let url = redis.url();
-    let env = [("REDIS_URL", url.as_str()), ("CACHE_WARMING_SECRET", WARM_SECRET)];
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("CACHE_WARMING_SECRET", WARM_SECRET),
+    ];
     let toml = gateway_toml(mock);
     join_all((0..count).map(|_| ServiceProcess::start(&env, &toml))).await
 }
@@ -27,7 +37,16 @@ async fn read_everywhere(instances: &[ServiceProcess], reads: usize) -> Vec<serd
     let requests = (0..reads).map(|i| {
         let url = instances[i % instances.len()].url("/api/models");
         let client = client.clone();
-        async move { client.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
     });
     join_all(requests).await
 }
@@ -44,9 +63,17 @@ async fn two_instances_on_a_stale_entry_make_one_upstream_request() {
     for body in read_everywhere(&instances, 100).await {
         assert_eq!(ids(&body), ["old"], "stale data served at once");
     }
-    eventually(Duration::from_secs(10), "the revalidation landed", || async {
-        store.load("gw").await.unwrap().is_some_and(|e| e.models[0].id == "new")
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the revalidation landed",
+        || async {
+            store
+                .load("gw")
+                .await
+                .unwrap()
+                .is_some_and(|e| e.models[0].id == "new")
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(mock.hits(), 1);
@@ -59,7 +86,10 @@ async fn two_instances_on_a_cold_cache_make_one_upstream_request() {
     mock.set_delay(Duration::from_millis(400));
     let instances = start_instances(&redis, &mock, 2).await;
     // Start-up warms would fetch too: wait until they are done, then empty the cache.
-    eventually(Duration::from_secs(10), "start-up warms done", || async { mock.hits() >= 1 }).await;
+    eventually(Duration::from_secs(10), "start-up warms done", || async {
+        mock.hits() >= 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(mock.hits(), 1, "the two start-up warms shared one fetch");
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
@@ -68,7 +98,11 @@ async fn two_instances_on_a_cold_cache_make_one_upstream_request() {
     for body in read_everywhere(&instances, 100).await {
         assert_eq!(ids(&body), ["m1", "m2"]);
     }
-    assert_eq!(mock.hits(), 2, "one more request for 100 cold reads on two instances");
+    assert_eq!(
+        mock.hits(),
+        2,
+        "one more request for 100 cold reads on two instances"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,19 +110,29 @@ async fn warms_on_two_instances_at_once_share_one_fetch() {
     let redis = RedisServer::start();
     let mock = MockGateway::start(&["m1"]).await;
     let instances = start_instances(&redis, &mock, 2).await;
-    eventually(Duration::from_secs(10), "start-up warm done", || async { mock.hits() == 1 }).await;
+    eventually(Duration::from_secs(10), "start-up warm done", || async {
+        mock.hits() == 1
+    })
+    .await;
     mock.set_delay(Duration::from_millis(500));
 
     let client = reqwest::Client::new();
     let warms = instances.iter().map(|i| {
-        client.post(i.url("/api/cache/warm-models")).bearer_auth(WARM_SECRET).send()
+        client
+            .post(i.url("/api/cache/warm-models"))
+            .bearer_auth(WARM_SECRET)
+            .send()
     });
     for response in join_all(warms).await {
         let report: serde_json::Value = response.unwrap().json().await.unwrap();
         assert_eq!(report["gateways"]["gw"]["ok"], true, "{report}");
         assert_eq!(report["gateways"]["gw"]["count"], 1);
     }
-    assert_eq!(mock.hits(), 2, "one fetch for the start-up, one for both warms");
+    assert_eq!(
+        mock.hits(),
+        2,
+        "one fetch for the start-up, one for both warms"
+    );
 }
 
 #[tokio::test]
@@ -96,13 +140,22 @@ async fn a_restarted_instance_serves_from_redis_without_refetching() {
     let redis = RedisServer::start();
     let mock = MockGateway::start(&["m1", "m2"]).await;
     let mut first = start_instances(&redis, &mock, 1).await.remove(0);
-    eventually(Duration::from_secs(10), "start-up warm done", || async { mock.hits() == 1 }).await;
+    eventually(Duration::from_secs(10), "start-up warm done", || async {
+        mock.hits() == 1
+    })
+    .await;
     assert!(first.terminate().success());
 
     let second = start_instances(&redis, &mock, 1).await.remove(0);
-    let body = read_everywhere(std::slice::from_ref(&second), 1).await.remove(0);
+    let body = read_everywhere(std::slice::from_ref(&second), 1)
+        .await
+        .remove(0);
     assert_eq!(ids(&body), ["m1", "m2"]);
     assert_eq!(body["gateways"]["gw"]["status"], "fresh");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(mock.hits(), 1, "neither the start-up warm nor the read refetched");
+    assert_eq!(
+        mock.hits(),
+        1,
+        "neither the start-up warm nor the read refetched"
+    );
 }

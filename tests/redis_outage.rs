@@ -24,7 +24,11 @@ async fn reads_keep_answering_while_redis_is_stopped_and_it_recovers() {
     for _ in 0..20 {
         let started = Instant::now();
         let (status, _, body) = app.get_json("/api/models").await;
-        assert!(started.elapsed() < Duration::from_secs(2), "read took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "read took {:?}",
+            started.elapsed()
+        );
         assert_eq!(status, 200);
         assert_eq!(ids(&body), ["c1"], "served from the instance's memory");
     }
@@ -40,11 +44,15 @@ async fn reads_keep_answering_while_redis_is_stopped_and_it_recovers() {
         app.get_json("/readyz").await.0 == 200
     })
     .await;
-    eventually(Duration::from_secs(10), "the entry is back in Redis", || async {
-        app.get_json("/api/models").await;
-        let mut conn = redis.conn().await;
-        conn.exists::<_, bool>("models:cached").await.unwrap()
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the entry is back in Redis",
+        || async {
+            app.get_json("/api/models").await;
+            let mut conn = redis.conn().await;
+            conn.exists::<_, bool>("models:cached").await.unwrap()
+        },
+    )
     .await;
     assert_eq!(ids(&app.get_json("/api/models").await.2), ["c1"]);
     assert_eq!(cached.hits(), 2);
@@ -54,14 +62,21 @@ async fn reads_keep_answering_while_redis_is_stopped_and_it_recovers() {
 async fn a_gateway_never_cached_is_fetched_while_redis_is_down() {
     let mut redis = RedisServer::start();
     let mock = MockGateway::start(&["m1"]).await;
-    let app = TestApp::builder().redis(&redis).gateway("gw", &mock).spawn().await;
+    let app = TestApp::builder()
+        .redis(&redis)
+        .gateway("gw", &mock)
+        .spawn()
+        .await;
     redis.stop();
     let (status, headers, body) = app.get_json("/api/models").await;
     assert_eq!(status, 200);
     assert_eq!(headers["x-cache"], "MISS");
     assert_eq!(ids(&body), ["m1"]);
     let (_, headers, body) = app.get_json("/api/models").await;
-    assert_eq!(headers["x-cache"], "HIT", "kept in memory while Redis is down");
+    assert_eq!(
+        headers["x-cache"], "HIT",
+        "kept in memory while Redis is down"
+    );
     assert_eq!(ids(&body), ["m1"]);
     assert_eq!(mock.hits(), 1);
 }
@@ -70,7 +85,11 @@ async fn a_gateway_never_cached_is_fetched_while_redis_is_down() {
 async fn a_frozen_redis_costs_reads_a_short_bounded_wait() {
     let redis = RedisServer::start();
     let mock = MockGateway::start(&["m1"]).await;
-    let app = TestApp::builder().redis(&redis).gateway("gw", &mock).spawn().await;
+    let app = TestApp::builder()
+        .redis(&redis)
+        .gateway("gw", &mock)
+        .spawn()
+        .await;
     assert_eq!(ids(&app.get_json("/api/models").await.2), ["m1"]);
 
     redis.freeze();

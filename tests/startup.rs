@@ -11,13 +11,20 @@ use common::*;
 use models_cache::store::{RedisStore, Store};
 
 fn gateway_toml(id: &str, mock: &MockGateway) -> String {
-    format!("[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\n", mock.base_url())
+    format!(
+        "[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\n",
+        mock.base_url()
+    )
 }
 
 /// Runs the server with `env` and `toml`, expecting it to refuse to start.
 fn refusal(env: &[(&str, &str)], toml: &str) -> String {
     let output = process::run(&[], env, toml);
-    assert_eq!(output.status.code(), Some(2), "exit code of a refused start");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "exit code of a refused start"
+    );
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
     stderr
@@ -26,17 +33,45 @@ fn refusal(env: &[(&str, &str)], toml: &str) -> String {
 #[test]
 fn bad_settings_stop_start_up_with_one_line_naming_them() {
     let ok = "[[gateway]]\nid = \"a\"\nkind = \"static\"\npath = \"/dev/null\"\n";
-    let cases: [(&[(&str, &str)], &str, &str); 6] = [
-        (&[("CACHE_FRESH_TTL", "soon")], ok, "models-cache: CACHE_FRESH_TTL: invalid duration \"soon\""),
-        (&[("GATEWAY_TIMEOUT", "1.5 parsecs")], ok, "models-cache: GATEWAY_TIMEOUT: invalid duration"),
-        (&[("REDIS_URL", "http://x")], ok, "models-cache: REDIS_URL: not a redis:// or rediss:// URL"),
-        (&[("LOG_FORMAT", "xml")], ok, "models-cache: LOG_FORMAT: unknown format \"xml\""),
-        (&[("GATEWAYS_FILE", "missing.toml")], ok, "models-cache: missing.toml: cannot read the gateways file"),
-        (&[], "[[gateway]]\nid = \"a\"\nkind = \"grpc\"\n", "models-cache: gateways.toml: gateway \"a\": unknown kind \"grpc\""),
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 6] = [
+        (
+            &[("CACHE_FRESH_TTL", "soon")],
+            ok,
+            "models-cache: CACHE_FRESH_TTL: invalid duration \"soon\"",
+        ),
+        (
+            &[("GATEWAY_TIMEOUT", "1.5 parsecs")],
+            ok,
+            "models-cache: GATEWAY_TIMEOUT: invalid duration",
+        ),
+        (
+            &[("REDIS_URL", "http://x")],
+            ok,
+            "models-cache: REDIS_URL: not a redis:// or rediss:// URL",
+        ),
+        (
+            &[("LOG_FORMAT", "xml")],
+            ok,
+            "models-cache: LOG_FORMAT: unknown format \"xml\"",
+        ),
+        (
+            &[("GATEWAYS_FILE", "missing.toml")],
+            ok,
+            "models-cache: missing.toml: cannot read the gateways file",
+        ),
+        (
+            &[],
+            "[[gateway]]\nid = \"a\"\nkind = \"grpc\"\n",
+            "models-cache: gateways.toml: gateway \"a\": unknown kind \"grpc\"",
+        ),
     ];
     for (env, toml, expected) in cases {
         let line = refusal(env, toml);
-        assert!(line.starts_with(expected), "{line:?} should start with {expected:?}");
+        assert!(
+            line.starts_with(expected),
+            "{line:?} should start with {expected:?}"
+        );
     }
 }
 
@@ -56,9 +91,23 @@ async fn the_first_readme_command_serves_the_example_gateways_on_the_embedded_st
         .unwrap();
     assert_eq!(body["gateways"]["curated"]["count"], 6, "{body}");
     assert_eq!(body["data"][0]["pricing"]["prompt"], "0.0000025");
-    let ready: serde_json::Value = client.get(service.url("/readyz")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(ready["store"], "embedded in-process store (single instance, not persisted)");
-    assert!(service.log().contains("REDIS_URL is not set: using the embedded in-process store"));
+    let ready: serde_json::Value = client
+        .get(service.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["store"],
+        "embedded in-process store (single instance, not persisted)"
+    );
+    assert!(
+        service
+            .log()
+            .contains("REDIS_URL is not set: using the embedded in-process store")
+    );
 }
 
 #[tokio::test]
@@ -70,7 +119,12 @@ async fn start_up_warms_only_missing_or_stale_gateways() {
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
     store.save("fresh", &fresh_entry(&["f"])).await.unwrap();
     store.save("stale", &stale_entry(&["s-old"])).await.unwrap();
-    let toml = [gateway_toml("fresh", &fresh), gateway_toml("stale", &stale), gateway_toml("missing", &missing)].concat();
+    let toml = [
+        gateway_toml("fresh", &fresh),
+        gateway_toml("stale", &stale),
+        gateway_toml("missing", &missing),
+    ]
+    .concat();
 
     let url = redis.url();
     let service = ServiceProcess::start(&[("REDIS_URL", &url)], &toml).await;
@@ -79,8 +133,17 @@ async fn start_up_warms_only_missing_or_stale_gateways() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(fresh.hits(), 0, "a fresh gateway is not refetched at start-up");
-    let status: serde_json::Value = reqwest::get(service.url("/api/cache/warm-models")).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        fresh.hits(),
+        0,
+        "a fresh gateway is not refetched at start-up"
+    );
+    let status: serde_json::Value = reqwest::get(service.url("/api/cache/warm-models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["last_warm"]["trigger"], "startup");
     assert!(status["last_warm"]["gateways"]["fresh"].is_null());
 }

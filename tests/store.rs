@@ -22,10 +22,16 @@ fn entry_at(fetched_at: u64, ids: &[&str]) -> Entry {
 
 async fn saves_and_loads_an_entry(store: &dyn Store) {
     let entry = entry_at(now_ms(), &["a", "b"]);
-    assert_eq!(store.versions(&["gw", "other"]).await.unwrap(), [None, None]);
+    assert_eq!(
+        store.versions(&["gw", "other"]).await.unwrap(),
+        [None, None]
+    );
     assert_eq!(store.save("gw", &entry).await.unwrap(), SaveOutcome::Saved);
     assert_eq!(store.load("gw").await.unwrap(), Some(entry.clone()));
-    assert_eq!(store.versions(&["gw", "other"]).await.unwrap(), [Some(entry.fetched_at), None]);
+    assert_eq!(
+        store.versions(&["gw", "other"]).await.unwrap(),
+        [Some(entry.fetched_at), None]
+    );
     assert!(store.delete("gw").await.unwrap());
     assert_eq!(store.load("gw").await.unwrap(), None);
 }
@@ -35,38 +41,86 @@ async fn an_older_fetch_never_overwrites_a_newer_one(store: &dyn Store) {
     let newer = entry_at(now, &["newer"]);
     store.save("gw", &newer).await.unwrap();
     let older = entry_at(now - 5_000, &["older"]);
-    assert_eq!(store.save("gw", &older).await.unwrap(), SaveOutcome::KeptNewer);
-    assert_eq!(store.save("gw", &newer).await.unwrap(), SaveOutcome::KeptNewer, "same version");
+    assert_eq!(
+        store.save("gw", &older).await.unwrap(),
+        SaveOutcome::KeptNewer
+    );
+    assert_eq!(
+        store.save("gw", &newer).await.unwrap(),
+        SaveOutcome::KeptNewer,
+        "same version"
+    );
     assert_eq!(store.load("gw").await.unwrap(), Some(newer));
 }
 
 async fn an_empty_list_never_replaces_cached_models(store: &dyn Store) {
     let now = now_ms();
-    store.save("gw", &entry_at(now - 1_000, &["a", "b"])).await.unwrap();
-    assert_eq!(store.save("gw", &entry_at(now, &[])).await.unwrap(), SaveOutcome::KeptNonEmpty(2));
+    store
+        .save("gw", &entry_at(now - 1_000, &["a", "b"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.save("gw", &entry_at(now, &[])).await.unwrap(),
+        SaveOutcome::KeptNonEmpty(2)
+    );
     assert_eq!(store.load("gw").await.unwrap().unwrap().models.len(), 2);
     // Where nothing is cached, an empty list is a valid answer.
-    assert_eq!(store.save("empty", &entry_at(now, &[])).await.unwrap(), SaveOutcome::Saved);
+    assert_eq!(
+        store.save("empty", &entry_at(now, &[])).await.unwrap(),
+        SaveOutcome::Saved
+    );
 }
 
 async fn a_lock_has_one_owner_and_expires(store: &dyn Store) {
-    assert!(store.try_lock("gw", "owner-1", Duration::from_millis(300)).await.unwrap());
-    assert!(!store.try_lock("gw", "owner-2", Duration::from_secs(5)).await.unwrap());
+    assert!(
+        store
+            .try_lock("gw", "owner-1", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lock("gw", "owner-2", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
     assert!(store.lock_held("gw").await.unwrap());
     store.unlock("gw", "owner-2").await.unwrap();
-    assert!(store.lock_held("gw").await.unwrap(), "only the owner releases the lock");
+    assert!(
+        store.lock_held("gw").await.unwrap(),
+        "only the owner releases the lock"
+    );
     store.unlock("gw", "owner-1").await.unwrap();
     assert!(!store.lock_held("gw").await.unwrap());
 
-    assert!(store.try_lock("gw", "owner-3", Duration::from_millis(200)).await.unwrap());
+    assert!(
+        store
+            .try_lock("gw", "owner-3", Duration::from_millis(200))
+            .await
+            .unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!store.lock_held("gw").await.unwrap(), "a dead holder's lock expires");
-    assert!(store.try_lock("gw", "owner-4", Duration::from_secs(5)).await.unwrap());
+    assert!(
+        !store.lock_held("gw").await.unwrap(),
+        "a dead holder's lock expires"
+    );
+    assert!(
+        store
+            .try_lock("gw", "owner-4", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 }
 
 async fn a_backoff_expires(store: &dyn Store) {
-    store.set_backoff("gw", "HTTP 500", Duration::from_millis(200)).await.unwrap();
-    assert_eq!(store.backoff("gw").await.unwrap().as_deref(), Some("HTTP 500"));
+    store
+        .set_backoff("gw", "HTTP 500", Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.backoff("gw").await.unwrap().as_deref(),
+        Some("HTTP 500")
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.backoff("gw").await.unwrap(), None);
 }
@@ -126,15 +180,24 @@ async fn redis_holds_the_envelope_under_the_prefix_with_ttl_fresh_plus_stale() {
 
     let mut conn = redis.conn().await;
     let (fetched_at, fresh_until, stale_until, models): (u64, u64, u64, String) = conn
-        .hmget("models:openrouter", &["fetched_at", "fresh_until", "stale_until", "models"])
+        .hmget(
+            "models:openrouter",
+            &["fetched_at", "fresh_until", "stale_until", "models"],
+        )
         .await
         .unwrap();
-    assert_eq!((fetched_at, fresh_until, stale_until), (entry.fetched_at, entry.fresh_until, entry.stale_until));
+    assert_eq!(
+        (fetched_at, fresh_until, stale_until),
+        (entry.fetched_at, entry.fresh_until, entry.stale_until)
+    );
     let models: serde_json::Value = serde_json::from_str(&models).unwrap();
     assert_eq!(models[0]["id"], "openai/gpt-4o");
     let ttl_ms: i64 = conn.pttl("models:openrouter").await.unwrap();
     let fresh_plus_stale = (entry.stale_until - entry.fetched_at) as i64;
-    assert!(ttl_ms <= fresh_plus_stale && ttl_ms > fresh_plus_stale - 5_000, "TTL {ttl_ms} ms");
+    assert!(
+        ttl_ms <= fresh_plus_stale && ttl_ms > fresh_plus_stale - 5_000,
+        "TTL {ttl_ms} ms"
+    );
 }
 
 #[tokio::test]

@@ -10,9 +10,15 @@ use common::*;
 use futures::future::join_all;
 
 /// The app on `backend` (with its Redis server, if any) and one mock gateway "gw".
-async fn app_with(backend: Backend, mock: &MockGateway, extra: impl FnOnce(Builder) -> Builder) -> (TestApp, Option<RedisServer>) {
+async fn app_with(
+    backend: Backend,
+    mock: &MockGateway,
+    extra: impl FnOnce(Builder) -> Builder,
+) -> (TestApp, Option<RedisServer>) {
     let redis = matches!(backend, Backend::Redis).then(RedisServer::start);
-    let builder = TestApp::builder().backend(backend, redis.as_ref()).gateway("gw", mock);
+    let builder = TestApp::builder()
+        .backend(backend, redis.as_ref())
+        .gateway("gw", mock);
     (extra(builder).spawn().await, redis)
 }
 
@@ -41,14 +47,19 @@ async fn a_stale_read_returns_at_once_and_exactly_one_fetch_follows(backend: Bac
 
     let started = Instant::now();
     let (_, headers, body) = app.get_json("/api/models").await;
-    assert!(started.elapsed() < upstream_delay, "the read did not wait for the upstream");
+    assert!(
+        started.elapsed() < upstream_delay,
+        "the read did not wait for the upstream"
+    );
     assert_eq!(headers["x-cache"], "STALE");
     assert_eq!(body["gateways"]["gw"]["status"], "stale");
     assert_eq!(ids(&body), ["old"]);
 
-    eventually(Duration::from_secs(10), "the revalidation stored the new list", || async {
-        app.stored_ids("gw").await == Some(vec!["new".into()])
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the revalidation stored the new list",
+        || async { app.stored_ids("gw").await == Some(vec!["new".into()]) },
+    )
     .await;
     let (_, headers, body) = app.get_json("/api/models").await;
     assert_eq!(headers["x-cache"], "HIT");
@@ -68,9 +79,11 @@ async fn two_hundred_concurrent_stale_reads_make_one_upstream_request(backend: B
         assert_eq!(headers["x-cache"], "STALE");
         assert_eq!(ids(body), ["old"]);
     }
-    eventually(Duration::from_secs(10), "the revalidation landed", || async {
-        app.stored_ids("gw").await == Some(vec!["new".into()])
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the revalidation landed",
+        || async { app.stored_ids("gw").await == Some(vec!["new".into()]) },
+    )
     .await;
     assert_eq!(mock.hits(), 1);
 }
@@ -89,7 +102,12 @@ async fn a_cold_cache_under_100_concurrent_reads_makes_one_upstream_request(back
 }
 
 async fn a_failing_upstream_never_replaces_the_cached_list(backend: Backend) {
-    for failure in [Behavior::Status(500), Behavior::Garbage, Behavior::Empty, Behavior::Status(403)] {
+    for failure in [
+        Behavior::Status(500),
+        Behavior::Garbage,
+        Behavior::Empty,
+        Behavior::Status(403),
+    ] {
         let mock = MockGateway::start(&[]).await;
         mock.set(failure.clone());
         let (app, _redis) = app_with(backend, &mock, |b| b).await;
@@ -97,16 +115,25 @@ async fn a_failing_upstream_never_replaces_the_cached_list(backend: Backend) {
 
         let (_, _, body) = app.get_json("/api/models").await;
         assert_eq!(ids(&body), ["kept"], "{failure:?}");
-        eventually(Duration::from_secs(5), "the revalidation failed", || async {
-            mock.hits() == 1 && app.get_json("/api/models").await.2["gateways"]["gw"]["error"].is_string()
-        })
+        eventually(
+            Duration::from_secs(5),
+            "the revalidation failed",
+            || async {
+                mock.hits() == 1
+                    && app.get_json("/api/models").await.2["gateways"]["gw"]["error"].is_string()
+            },
+        )
         .await;
 
         let (status, _, body) = app.get_json("/api/models").await;
         assert_eq!(status, 200);
         assert_eq!(ids(&body), ["kept"], "{failure:?} kept the cached list");
         assert_eq!(body["gateways"]["gw"]["status"], "stale");
-        assert_eq!(app.stored_ids("gw").await, Some(vec!["kept".into()]), "{failure:?}");
+        assert_eq!(
+            app.stored_ids("gw").await,
+            Some(vec!["kept".into()]),
+            "{failure:?}"
+        );
     }
 }
 
@@ -117,7 +144,12 @@ async fn readers_back_off_from_a_failing_gateway_but_a_warm_always_fetches(backe
     app.seed("gw", stale_entry(&["kept"])).await;
 
     app.get("/api/models").await;
-    eventually(Duration::from_secs(5), "one failed revalidation", || async { mock.hits() == 1 }).await;
+    eventually(
+        Duration::from_secs(5),
+        "one failed revalidation",
+        || async { mock.hits() == 1 },
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..20 {
         let (_, headers, body) = app.get_json("/api/models").await;
@@ -140,13 +172,17 @@ async fn a_hanging_gateway_is_reported_missing_within_its_timeout(backend: Backe
     hanging.set(Behavior::Hang);
     let healthy = MockGateway::start(&["ok"]).await;
     let (app, _redis) = app_with(backend, &hanging, |b| {
-        b.env("GATEWAY_TIMEOUT", "300ms").gateway("healthy", &healthy)
+        b.env("GATEWAY_TIMEOUT", "300ms")
+            .gateway("healthy", &healthy)
     })
     .await;
 
     let started = Instant::now();
     let (status, headers, body) = app.get_json("/api/models").await;
-    assert!(started.elapsed() < Duration::from_secs(3), "bounded by the 300 ms timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "bounded by the 300 ms timeout"
+    );
     assert_eq!(status, 200);
     assert_eq!(headers["x-cache"], "MISS");
     assert_eq!(ids(&body), ["ok"]);
@@ -163,12 +199,19 @@ async fn an_oversized_body_is_refused_and_keeps_the_cached_list(backend: Backend
         "[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\nmax_body_bytes = 100000\n",
         mock.base_url()
     );
-    let app = TestApp::builder().backend(backend, redis.as_ref()).gateway_toml(&toml).spawn().await;
+    let app = TestApp::builder()
+        .backend(backend, redis.as_ref())
+        .gateway_toml(&toml)
+        .spawn()
+        .await;
     app.seed("gw", stale_entry(&["kept"])).await;
 
     let (status, report) = app.warm(None).await;
     assert_eq!(status, 502);
-    assert_eq!(report["gateways"]["gw"]["error"], "response body is over the 100000-byte limit");
+    assert_eq!(
+        report["gateways"]["gw"]["error"],
+        "response body is over the 100000-byte limit"
+    );
     assert_eq!(app.stored_ids("gw").await, Some(vec!["kept".into()]));
 }
 

@@ -12,7 +12,12 @@ use futures::future::join_all;
 async fn app_with_two(redis: &RedisServer) -> (TestApp, MockGateway, MockGateway) {
     let a = MockGateway::start(&["a1", "a2"]).await;
     let b = MockGateway::start(&["b1"]).await;
-    let app = TestApp::builder().redis(redis).gateway("a", &a).gateway("b", &b).spawn().await;
+    let app = TestApp::builder()
+        .redis(redis)
+        .gateway("a", &a)
+        .gateway("b", &b)
+        .spawn()
+        .await;
     (app, a, b)
 }
 
@@ -29,7 +34,10 @@ async fn a_warm_fetches_every_gateway_and_reports_each() {
     assert!(report["gateways"]["a"]["error"].is_null());
     assert_eq!(report["gateways"]["b"]["count"], 1);
     assert_eq!((a.hits(), b.hits()), (1, 1));
-    assert_eq!(app.stored_ids("a").await, Some(vec!["a1".into(), "a2".into()]));
+    assert_eq!(
+        app.stored_ids("a").await,
+        Some(vec!["a1".into(), "a2".into()])
+    );
 }
 
 #[tokio::test]
@@ -50,13 +58,20 @@ async fn bad_warm_requests_get_clear_errors_and_fetch_nothing() {
         ("{not json", 400, "invalid JSON body"),
         (r#"{"gateway":["a"]}"#, 400, "unknown field `gateway`"),
         (r#"{"gateways":[]}"#, 400, "\"gateways\" is empty"),
-        (r#"{"gateways":["a","nope"]}"#, 404, "unknown gateway \"nope\"; configured gateways: a, b"),
+        (
+            r#"{"gateways":["a","nope"]}"#,
+            404,
+            "unknown gateway \"nope\"; configured gateways: a, b",
+        ),
     ];
     for (body, status, message) in cases {
         let (got, answer) = app.warm(Some(body)).await;
         assert_eq!(got, status, "{body}");
         assert_eq!(answer["success"], false);
-        assert!(answer["error"].as_str().unwrap().contains(message), "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(message),
+            "{body}: {answer}"
+        );
     }
     let oversized = format!(r#"{{"gateways":["{}"]}}"#, "a".repeat(1024 * 1024 + 1));
     let (got, answer) = app.warm(Some(&oversized)).await;
@@ -71,12 +86,22 @@ async fn the_warm_endpoint_needs_the_warming_secret() {
     let (app, a, _b) = app_with_two(&redis).await;
     let (status, body) = app.post("/api/cache/warm-models", None, None).await;
     assert_eq!(status, 401);
-    assert_eq!(body["error"], "missing bearer token: send Authorization: Bearer <secret>");
-    let (status, body) = app.post("/api/cache/warm-models", Some("wrong"), None).await;
+    assert_eq!(
+        body["error"],
+        "missing bearer token: send Authorization: Bearer <secret>"
+    );
+    let (status, body) = app
+        .post("/api/cache/warm-models", Some("wrong"), None)
+        .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid bearer token");
-    let (status, _) = app.post("/api/cache/warm-models", Some(CRON_SECRET), None).await;
-    assert_eq!(status, 401, "the cron secret does not open the warm endpoint");
+    let (status, _) = app
+        .post("/api/cache/warm-models", Some(CRON_SECRET), None)
+        .await;
+    assert_eq!(
+        status, 401,
+        "the cron secret does not open the warm endpoint"
+    );
     assert_eq!(a.hits(), 0);
 }
 
@@ -89,12 +114,20 @@ async fn without_secrets_the_protected_endpoints_say_what_to_set() {
         .gateway("a", &mock)
         .spawn()
         .await;
-    let (status, body) = app.post("/api/cache/warm-models", Some("anything"), None).await;
+    let (status, body) = app
+        .post("/api/cache/warm-models", Some("anything"), None)
+        .await;
     assert_eq!(status, 503);
-    assert_eq!(body["error"], "this endpoint is disabled: set CACHE_WARMING_SECRET to enable it");
+    assert_eq!(
+        body["error"],
+        "this endpoint is disabled: set CACHE_WARMING_SECRET to enable it"
+    );
     let (status, _, body) = app.get_json("/api/cron/warm-cache").await;
     assert_eq!(status, 503);
-    assert_eq!(body["error"], "this endpoint is disabled: set CRON_SECRET to enable it");
+    assert_eq!(
+        body["error"],
+        "this endpoint is disabled: set CRON_SECRET to enable it"
+    );
     assert_eq!(mock.hits(), 0);
 }
 
@@ -108,11 +141,17 @@ async fn the_cron_endpoint_needs_the_cron_bearer_and_nothing_else() {
             request = request.bearer_auth(token);
         }
         if vercel_header {
-            request = request.header("x-vercel-cron", "1").header("user-agent", "vercel-cron/1.0");
+            request = request
+                .header("x-vercel-cron", "1")
+                .header("user-agent", "vercel-cron/1.0");
         }
         request.send()
     };
-    assert_eq!(cron(None, true).await.unwrap().status(), 401, "x-vercel-cron alone never authorises");
+    assert_eq!(
+        cron(None, true).await.unwrap().status(),
+        401,
+        "x-vercel-cron alone never authorises"
+    );
     assert_eq!(cron(Some(WARM_SECRET), false).await.unwrap().status(), 401);
     assert_eq!(cron(Some("wrong"), true).await.unwrap().status(), 401);
     assert_eq!(a.hits(), 0);
@@ -136,9 +175,22 @@ async fn every_gateway_failing_is_a_502_and_keeps_cached_data() {
     assert_eq!(status, 502);
     assert_eq!(report["success"], false);
     assert_eq!(report["gateways"]["a"]["ok"], false);
-    assert!(report["gateways"]["a"]["error"].as_str().unwrap().starts_with("HTTP 500 from upstream"));
-    assert!(report["gateways"]["b"]["error"].as_str().unwrap().starts_with("unparseable response"));
-    assert_eq!(app.stored_ids("a").await, Some(vec!["a1".into(), "a2".into()]));
+    assert!(
+        report["gateways"]["a"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 500 from upstream")
+    );
+    assert!(
+        report["gateways"]["b"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unparseable response")
+    );
+    assert_eq!(
+        app.stored_ids("a").await,
+        Some(vec!["a1".into(), "a2".into()])
+    );
     assert_eq!(app.stored_ids("b").await, Some(vec!["b1".into()]));
 
     b.set_models(&["b2"]);
@@ -162,10 +214,22 @@ async fn a_hanging_gateway_does_not_delay_a_warm_past_its_timeout() {
         .await;
     let started = Instant::now();
     let (status, report) = app.warm(None).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(status, 200);
-    assert_eq!(report["gateways"]["hanging"]["error"], "timed out after 400ms");
-    assert!(report["gateways"]["hanging"]["duration_ms"].as_u64().unwrap() < 1400);
+    assert_eq!(
+        report["gateways"]["hanging"]["error"],
+        "timed out after 400ms"
+    );
+    assert!(
+        report["gateways"]["hanging"]["duration_ms"]
+            .as_u64()
+            .unwrap()
+            < 1400
+    );
     assert_eq!(report["gateways"]["fast"]["ok"], true);
 }
 

@@ -125,19 +125,22 @@ impl Engine {
     pub async fn inspect(&self, gateways: &[Arc<Gateway>]) -> Vec<GatewayView> {
         let now = now_ms();
         let entries = self.current_entries(gateways).await;
-        let views = gateways.iter().zip(entries).map(|(gateway, entry)| async move {
-            let outcome = match entry.as_ref().map(|e| e.freshness(now)) {
-                Some(Freshness::Fresh) => ReadOutcome::Hit,
-                Some(Freshness::Stale) => ReadOutcome::Stale,
-                _ => ReadOutcome::Miss,
-            };
-            GatewayView {
-                gateway: Arc::clone(gateway),
-                entry,
-                outcome,
-                error: self.backing_off(&gateway.id).await,
-            }
-        });
+        let views = gateways
+            .iter()
+            .zip(entries)
+            .map(|(gateway, entry)| async move {
+                let outcome = match entry.as_ref().map(|e| e.freshness(now)) {
+                    Some(Freshness::Fresh) => ReadOutcome::Hit,
+                    Some(Freshness::Stale) => ReadOutcome::Stale,
+                    _ => ReadOutcome::Miss,
+                };
+                GatewayView {
+                    gateway: Arc::clone(gateway),
+                    entry,
+                    outcome,
+                    error: self.backing_off(&gateway.id).await,
+                }
+            });
         join_all(views).await
     }
 
@@ -162,7 +165,10 @@ impl Engine {
 
     /// Drops this instance's copy of `gateway` (the store's is the caller's).
     pub fn forget(&self, gateway: &str) {
-        self.local.write().unwrap_or_else(|p| p.into_inner()).remove(gateway);
+        self.local
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(gateway);
     }
 
     async fn serve(
@@ -232,7 +238,9 @@ impl Engine {
                     Some(landed_meanwhile) => Ok(landed_meanwhile),
                     None => self.fetch_and_store(gateway).await,
                 };
-                let _ = self.store_op(WRITE_BOUND, self.store.unlock(id, &token)).await;
+                let _ = self
+                    .store_op(WRITE_BOUND, self.store.unlock(id, &token))
+                    .await;
                 result
             }
             Ok(false) => self.await_other_instance(gateway, seen, lock_ttl).await,
@@ -266,14 +274,20 @@ impl Engine {
         }
         let error = self.store_op(READ_BOUND, self.store.backoff(id)).await;
         Err(FetchError::Elsewhere(
-            error.ok().flatten().unwrap_or_else(|| "it stored nothing new".into()),
+            error
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "it stored nothing new".into()),
         ))
     }
 
     async fn fetch_and_store(&self, gateway: &Gateway) -> FlightResult {
         let started = now_ms();
         let result = match self.fetcher.fetch(gateway).await {
-            Ok(models) => self.store_fetched(gateway, Entry::new(started, self.ttl, models)).await,
+            Ok(models) => {
+                self.store_fetched(gateway, Entry::new(started, self.ttl, models))
+                    .await
+            }
             Err(e) => Err(e),
         };
         match &result {
@@ -293,14 +307,20 @@ impl Engine {
         {
             return Err(FetchError::EmptyList(cached.models.len()));
         }
-        match self.store_op(WRITE_BOUND, self.store.save(id, &entry)).await {
+        match self
+            .store_op(WRITE_BOUND, self.store.save(id, &entry))
+            .await
+        {
             Ok(SaveOutcome::Saved) => {
                 self.remember(id, &entry);
                 Ok(entry)
             }
             Ok(SaveOutcome::KeptNonEmpty(count)) => Err(FetchError::EmptyList(count)),
             // An older fetch never overwrites a newer one: serve the newer.
-            Ok(SaveOutcome::KeptNewer) => Ok(self.newer_than(id, Some(entry.fetched_at)).await.unwrap_or(entry)),
+            Ok(SaveOutcome::KeptNewer) => Ok(self
+                .newer_than(id, Some(entry.fetched_at))
+                .await
+                .unwrap_or(entry)),
             Err(e) => {
                 tracing::warn!(gateway = id, error = %e, "serving the fetched list from memory: the store did not take it");
                 self.remember(id, &entry);
@@ -311,16 +331,22 @@ impl Engine {
 
     async fn clear_failure(&self, gateway: &Gateway, entry: &Entry) {
         let had_failed = self.lock_failures().remove(&gateway.id).is_some();
-        let _ = self.store_op(WRITE_BOUND, self.store.clear_backoff(&gateway.id)).await;
+        let _ = self
+            .store_op(WRITE_BOUND, self.store.clear_backoff(&gateway.id))
+            .await;
         tracing::info!(gateway = %gateway.id, models = entry.models.len(), recovered = had_failed, "fetched");
     }
 
     async fn record_failure(&self, gateway: &str, error: &FetchError) {
         let message = error.to_string();
         let retry_at = Instant::now() + self.backoff;
-        self.lock_failures().insert(gateway.to_owned(), (retry_at, message.clone()));
+        self.lock_failures()
+            .insert(gateway.to_owned(), (retry_at, message.clone()));
         let _ = self
-            .store_op(WRITE_BOUND, self.store.set_backoff(gateway, &message, self.backoff))
+            .store_op(
+                WRITE_BOUND,
+                self.store.set_backoff(gateway, &message, self.backoff),
+            )
             .await;
         tracing::warn!(gateway, kind = error.kind(), error = %message, "fetch failed; cached data left untouched");
     }
@@ -330,7 +356,10 @@ impl Engine {
         if let Some(error) = self.local_failure(gateway) {
             return Some(error);
         }
-        self.store_op(READ_BOUND, self.store.backoff(gateway)).await.ok().flatten()
+        self.store_op(READ_BOUND, self.store.backoff(gateway))
+            .await
+            .ok()
+            .flatten()
     }
 
     fn local_failure(&self, gateway: &str) -> Option<String> {
@@ -359,7 +388,10 @@ impl Engine {
             self.forget(gateway);
             return None;
         };
-        if let Some(local) = self.local_entry(gateway).filter(|e| e.fetched_at == version) {
+        if let Some(local) = self
+            .local_entry(gateway)
+            .filter(|e| e.fetched_at == version)
+        {
             return Some(local);
         }
         match self.store_op(READ_BOUND, self.store.load(gateway)).await {
@@ -373,7 +405,9 @@ impl Engine {
     }
 
     async fn stored_version(&self, gateway: &str) -> Option<u64> {
-        let versions = self.store_op(READ_BOUND, self.store.versions(&[gateway])).await;
+        let versions = self
+            .store_op(READ_BOUND, self.store.versions(&[gateway]))
+            .await;
         versions.ok().and_then(|v| v.into_iter().next().flatten())
     }
 
@@ -383,7 +417,11 @@ impl Engine {
         if seen.is_some_and(|s| version <= s) {
             return None;
         }
-        let entry = self.store_op(READ_BOUND, self.store.load(gateway)).await.ok().flatten()?;
+        let entry = self
+            .store_op(READ_BOUND, self.store.load(gateway))
+            .await
+            .ok()
+            .flatten()?;
         self.remember(gateway, &entry);
         Some(entry)
     }
@@ -396,7 +434,10 @@ impl Engine {
     /// Keeps `entry` as this instance's copy unless ours is newer.
     fn remember(&self, gateway: &str, entry: &Entry) {
         let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
-        if local.get(gateway).is_none_or(|e| e.fetched_at <= entry.fetched_at) {
+        if local
+            .get(gateway)
+            .is_none_or(|e| e.fetched_at <= entry.fetched_at)
+        {
             local.insert(gateway.to_owned(), entry.clone());
         }
     }
@@ -418,7 +459,10 @@ impl Engine {
         }
         let result = match tokio::time::timeout(bound, op).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError(format!("no answer within {}ms", bound.as_millis()))),
+            Err(_) => Err(StoreError(format!(
+                "no answer within {}ms",
+                bound.as_millis()
+            ))),
         };
         match &result {
             Ok(_) if self.store_down.swap(false, Ordering::Relaxed) => {

@@ -45,7 +45,9 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
             flights.finish(&owned_key);
             out
         });
-        let flight = async move { task.await.unwrap_or(on_panic) }.boxed().shared();
+        let flight = async move { task.await.unwrap_or(on_panic) }
+            .boxed()
+            .shared();
         running.insert(key.to_owned(), flight.clone());
         flight
     }

@@ -76,8 +76,13 @@ pub fn load(
     let file_name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(&file_name, format!("cannot read the gateways file: {e}")))?;
-    parse(&text, path.parent().unwrap_or(Path::new(".")), default_timeout, env)
-        .map_err(|problem| ConfigError::new(file_name, problem))
+    parse(
+        &text,
+        path.parent().unwrap_or(Path::new(".")),
+        default_timeout,
+        env,
+    )
+    .map_err(|problem| ConfigError::new(file_name, problem))
 }
 
 /// Parses the file's text; relative static paths resolve against `dir`.
@@ -188,7 +193,11 @@ fn base_url(raw: Option<String>) -> Result<Url, String> {
 
 fn static_path(path: Option<PathBuf>, dir: &Path) -> Result<PathBuf, String> {
     let path = path.ok_or("path is required for kind \"static\"")?;
-    let path = if path.is_relative() { dir.join(path) } else { path };
+    let path = if path.is_relative() {
+        dir.join(path)
+    } else {
+        path
+    };
     if !path.is_file() {
         return Err(format!("path {}: no such file", path.display()));
     }
@@ -204,11 +213,16 @@ mod tests {
     use super::*;
 
     fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Gateways, String> {
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        parse(text, Path::new("."), Duration::from_millis(1500), move |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(
+            text,
+            Path::new("."),
+            Duration::from_millis(1500),
+            move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        )
     }
 
     #[test]
@@ -250,16 +264,34 @@ mod tests {
     #[test]
     fn bad_entries_are_refused_with_the_gateway_named() {
         let cases = [
-            ("id = \"A!\"\nkind = \"openai\"\nbase_url = \"http://x\"", "id must be"),
-            ("id = \"a\"\nkind = \"nope\"\nbase_url = \"http://x\"", "unknown kind \"nope\""),
+            (
+                "id = \"A!\"\nkind = \"openai\"\nbase_url = \"http://x\"",
+                "id must be",
+            ),
+            (
+                "id = \"a\"\nkind = \"nope\"\nbase_url = \"http://x\"",
+                "unknown kind \"nope\"",
+            ),
             ("id = \"a\"\nkind = \"openai\"", "base_url is required"),
-            ("id = \"a\"\nkind = \"openai\"\nbase_url = \"ftp://x\"", "must be http"),
-            ("id = \"a\"\nkind = \"openai\"\nbase_url = \"http://x\"\ntimeout = \"fast\"", "timeout: invalid duration"),
-            ("id = \"a\"\nkind = \"static\"\npath = \"/nonexistent.json\"", "no such file"),
+            (
+                "id = \"a\"\nkind = \"openai\"\nbase_url = \"ftp://x\"",
+                "must be http",
+            ),
+            (
+                "id = \"a\"\nkind = \"openai\"\nbase_url = \"http://x\"\ntimeout = \"fast\"",
+                "timeout: invalid duration",
+            ),
+            (
+                "id = \"a\"\nkind = \"static\"\npath = \"/nonexistent.json\"",
+                "no such file",
+            ),
         ];
         for (body, expected) in cases {
             let err = parse_with(&format!("[[gateway]]\n{body}\n"), &[]).unwrap_err();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         }
     }
 

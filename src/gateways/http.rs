@@ -17,8 +17,8 @@ pub fn client() -> Client {
         // A redirect to another host would carry the API key there: stop and
         // report it instead.
         .redirect(redirect::Policy::custom(|attempt| {
-            let same_host = attempt.previous().first().map(|u| u.host_str())
-                == Some(attempt.url().host_str());
+            let same_host =
+                attempt.previous().first().map(|u| u.host_str()) == Some(attempt.url().host_str());
             if same_host && attempt.previous().len() <= MAX_REDIRECTS {
                 attempt.follow()
             } else {
@@ -58,7 +58,10 @@ pub async fn get_body(
         return Err(FetchError::Redirect(to.to_owned()));
     }
     let limit = gateway.max_body_bytes;
-    if response.content_length().is_some_and(|len| len > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
         return Err(FetchError::TooLarge(limit));
     }
     let mut body = Vec::new();
@@ -116,8 +119,14 @@ mod tests {
 
     #[test]
     fn snippets_are_one_short_line() {
-        assert_eq!(snippet(b"<html>\n  <b>Bad</b>\n</html>"), "<html> <b>Bad</b> </html>");
+        assert_eq!(
+            snippet(b"<html>\n  <b>Bad</b>\n</html>"),
+            "<html> <b>Bad</b> </html>"
+        );
         assert_eq!(snippet(b""), "(empty body)");
-        assert_eq!(snippet("é".repeat(300).as_bytes()).chars().count(), SNIPPET_CHARS + 1);
+        assert_eq!(
+            snippet("é".repeat(300).as_bytes()).chars().count(),
+            SNIPPET_CHARS + 1
+        );
     }
 }

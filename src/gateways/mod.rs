@@ -66,10 +66,13 @@ impl Kind {
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|k| k.as_str() == raw).ok_or_else(|| {
-            let known: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown kind {raw:?} (known kinds: {})", known.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown kind {raw:?} (known kinds: {})", known.join(", "))
+            })
     }
 }
 

@@ -21,7 +21,11 @@ struct Record {
     owned_by: Option<String>,
 }
 
-pub async fn fetch(client: &Client, gateway: &Gateway, base: &Url) -> Result<Vec<Model>, FetchError> {
+pub async fn fetch(
+    client: &Client,
+    gateway: &Gateway,
+    base: &Url,
+) -> Result<Vec<Model>, FetchError> {
     let url = join(base, "models")?;
     let mut headers = HeaderMap::new();
     if let Some(key) = &gateway.api_key {
@@ -83,7 +87,10 @@ mod tests {
     #[test]
     fn skips_records_without_an_id() {
         let models = parse(br#"{"data":[{"object":"model"},{"id":7},{"id":"ok"}]}"#).unwrap();
-        assert_eq!(models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["ok"]);
+        assert_eq!(
+            models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["ok"]
+        );
     }
 
     #[test]
@@ -91,12 +98,18 @@ mod tests {
         let err = parse(br#"{"error":{"message":"quota exceeded"}}"#).unwrap_err();
         assert!(err.to_string().contains("quota exceeded"));
         assert_eq!(parse(b"<html>oops</html>").unwrap_err().kind(), "parse");
-        assert_eq!(parse(br#"{"data":[{"id":"a"}"#).unwrap_err().kind(), "parse");
+        assert_eq!(
+            parse(br#"{"data":[{"id":"a"}"#).unwrap_err().kind(),
+            "parse"
+        );
     }
 
     #[test]
     fn join_keeps_the_base_path() {
         let base = Url::parse("https://api.groq.com/openai/v1/").unwrap();
-        assert_eq!(join(&base, "models").unwrap().as_str(), "https://api.groq.com/openai/v1/models");
+        assert_eq!(
+            join(&base, "models").unwrap().as_str(),
+            "https://api.groq.com/openai/v1/models"
+        );
     }
 }

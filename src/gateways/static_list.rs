@@ -41,7 +41,10 @@ mod tests {
         let bare = parse(br#"[{"id":"a","name":"A","context_length":8192}]"#).unwrap();
         assert_eq!(bare[0].context_length, Some(8192));
         let wrapped = parse(br#"{"data":[{"id":"b","pricing":{"prompt":"0.000001"}}]}"#).unwrap();
-        assert_eq!(wrapped[0].pricing.as_ref().unwrap().prompt.as_deref(), Some("0.000001"));
+        assert_eq!(
+            wrapped[0].pricing.as_ref().unwrap().prompt.as_deref(),
+            Some("0.000001")
+        );
     }
 
     #[test]

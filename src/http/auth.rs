@@ -24,7 +24,10 @@ pub fn require(headers: &HeaderMap, secret: Option<&Secret>, guard: Guard) -> Re
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .ok_or(ApiError::Unauthorized(
             "missing bearer token: send Authorization: Bearer <secret>",
         ))?;

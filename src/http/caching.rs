@@ -57,7 +57,12 @@ fn etag(views: &[GatewayView], now: u64, fingerprint: &str) -> String {
     hash.update(fingerprint.as_bytes());
     for view in views {
         hash.update(view.gateway.id.as_bytes());
-        hash.update(view.entry.as_ref().map_or(0, |e| e.fetched_at).to_le_bytes());
+        hash.update(
+            view.entry
+                .as_ref()
+                .map_or(0, |e| e.fetched_at)
+                .to_le_bytes(),
+        );
         hash.update(view.state(now).as_bytes());
         hash.update(view.error.as_deref().unwrap_or("").as_bytes());
         hash.update([0]);

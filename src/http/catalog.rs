@@ -51,7 +51,10 @@ struct CatalogQuery {
 
 impl CatalogQuery {
     fn fingerprint(&self) -> String {
-        format!("{:?}|{:?}|{:?}|{:?}", self.gateway, self.q, self.limit, self.offset)
+        format!(
+            "{:?}|{:?}|{:?}|{:?}",
+            self.gateway, self.q, self.limit, self.offset
+        )
     }
 }
 
@@ -156,7 +159,11 @@ fn catalog_response(views: &[GatewayView], query: &CatalogQuery, headers: &Heade
 }
 
 fn catalog<'a>(views: &'a [GatewayView], query: &CatalogQuery, now: u64) -> Catalog<'a> {
-    let needle = query.q.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
+    let needle = query
+        .q
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|q| !q.is_empty());
     let matches = views
         .iter()
         .filter_map(|v| v.entry.as_ref())
@@ -198,4 +205,3 @@ fn bad_query(rejection: QueryRejection) -> ApiError {
         rejection.body_text()
     ))
 }
-

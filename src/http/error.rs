@@ -54,9 +54,10 @@ impl IntoResponse for ApiError {
         let body = Json(json!({"success": false, "error": self.to_string()}));
         let mut response = (status, body).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("BUG: static header"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("BUG: static header"),
+            );
         }
         response
     }

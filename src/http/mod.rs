@@ -28,7 +28,8 @@ pub fn router(state: AppState) -> Router {
     // The 405 fallback is set per group, before CORS wraps the catalog: set
     // on the merged router it would replace the layered fallbacks and answer
     // CORS preflights with 405.
-    let json_405 = |group: Router<AppState>| group.method_not_allowed_fallback(error::method_not_allowed);
+    let json_405 =
+        |group: Router<AppState>| group.method_not_allowed_fallback(error::method_not_allowed);
     Router::new()
         .merge(json_405(catalog::router()).layer(catalog::cors()))
         .merge(json_405(warm::router()))
@@ -69,7 +70,10 @@ impl From<BytesRejection> for ApiError {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::BadRequest(format!("cannot read the request body: {}", rejection.body_text()))
+            ApiError::BadRequest(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
         }
     }
 }

@@ -53,10 +53,16 @@ async fn warm_models(
     Ok(warm_response(report))
 }
 
-async fn cron_warm(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn cron_warm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     // Only the bearer counts: `x-vercel-cron` can be sent by anyone.
     auth::require(&headers, state.secrets.cron.as_ref(), Guard::Cron)?;
-    let report = state.warmer.warm(&state.gateways.active, Trigger::Cron).await;
+    let report = state
+        .warmer
+        .warm(&state.gateways.active, Trigger::Cron)
+        .await;
     Ok(warm_response(report))
 }
 

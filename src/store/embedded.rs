@@ -39,7 +39,11 @@ impl EmbeddedStore {
 impl State {
     /// The entry if it has not expired; expired ones are dropped, as Redis would.
     fn live_entry(&mut self, gateway: &str, now: u64) -> Option<&Entry> {
-        if self.entries.get(gateway).is_some_and(|e| e.stale_until <= now) {
+        if self
+            .entries
+            .get(gateway)
+            .is_some_and(|e| e.stale_until <= now)
+        {
             self.entries.remove(gateway);
         }
         self.entries.get(gateway)
@@ -47,7 +51,10 @@ impl State {
 }
 
 fn live<'a>(map: &'a mut HashMap<String, (String, Instant)>, key: &str) -> Option<&'a String> {
-    if map.get(key).is_some_and(|(_, until)| *until <= Instant::now()) {
+    if map
+        .get(key)
+        .is_some_and(|(_, until)| *until <= Instant::now())
+    {
         map.remove(key);
     }
     map.get(key).map(|(value, _)| value)
@@ -94,13 +101,20 @@ impl Store for EmbeddedStore {
         Ok(self.state().entries.remove(gateway).is_some())
     }
 
-    async fn try_lock(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn try_lock(
+        &self,
+        gateway: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let mut state = self.state();
         if live(&mut state.locks, gateway).is_some() {
             return Ok(false);
         }
         let until = Instant::now() + ttl;
-        state.locks.insert(gateway.to_owned(), (token.to_owned(), until));
+        state
+            .locks
+            .insert(gateway.to_owned(), (token.to_owned(), until));
         Ok(true)
     }
 
@@ -116,7 +130,12 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    async fn set_backoff(&self, gateway: &str, error: &str, ttl: Duration) -> Result<(), StoreError> {
+    async fn set_backoff(
+        &self,
+        gateway: &str,
+        error: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let until = Instant::now() + ttl;
         self.state()
             .backoffs

@@ -53,8 +53,12 @@ pub trait Store: Send + Sync + 'static {
     /// Releases the lock if `token` still owns it (it may have expired).
     async fn unlock(&self, gateway: &str, token: &str) -> Result<(), StoreError>;
     /// Records a failed fetch: readers leave the gateway alone for `ttl`.
-    async fn set_backoff(&self, gateway: &str, error: &str, ttl: Duration)
-    -> Result<(), StoreError>;
+    async fn set_backoff(
+        &self,
+        gateway: &str,
+        error: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
     /// The error of a failed fetch still within its backoff.
     async fn backoff(&self, gateway: &str) -> Result<Option<String>, StoreError>;
     async fn clear_backoff(&self, gateway: &str) -> Result<(), StoreError>;

@@ -114,7 +114,11 @@ impl RedisStore {
         let unavailable = |e: &dyn std::fmt::Display| StoreError(format!("Redis unavailable: {e}"));
         match &self.pool {
             Pool::Single(p) => p.get().await.map(Conn::Single).map_err(|e| unavailable(&e)),
-            Pool::Cluster(p) => p.get().await.map(Conn::Cluster).map_err(|e| unavailable(&e)),
+            Pool::Cluster(p) => p
+                .get()
+                .await
+                .map(Conn::Cluster)
+                .map_err(|e| unavailable(&e)),
         }
     }
 }
@@ -143,8 +147,11 @@ impl Store for RedisStore {
         let key = self.keys.entry(gateway);
         let fields: (Option<u64>, Option<u64>, Option<u64>, Option<Vec<u8>>) = self
             .run(async |c| {
-                c.hmget(&key, &["fetched_at", "fresh_until", "stale_until", "models"])
-                    .await
+                c.hmget(
+                    &key,
+                    &["fetched_at", "fresh_until", "stale_until", "models"],
+                )
+                .await
             })
             .await?;
         let (Some(fetched_at), Some(fresh_until), Some(stale_until), Some(models)) = fields else {
@@ -196,7 +203,12 @@ impl Store for RedisStore {
         Ok(removed > 0)
     }
 
-    async fn try_lock(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn try_lock(
+        &self,
+        gateway: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let key = self.keys.lock(gateway);
         let ttl_ms = crate::cache::millis(ttl).max(1);
         let set: Option<String> = self
@@ -227,7 +239,12 @@ impl Store for RedisStore {
             .map(drop)
     }
 
-    async fn set_backoff(&self, gateway: &str, error: &str, ttl: Duration) -> Result<(), StoreError> {
+    async fn set_backoff(
+        &self,
+        gateway: &str,
+        error: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let key = self.keys.backoff(gateway);
         let ttl_ms = crate::cache::millis(ttl);
         if ttl_ms == 0 {
@@ -249,7 +266,8 @@ impl Store for RedisStore {
 
     async fn put_doc(&self, name: &str, json: &str) -> Result<(), StoreError> {
         let key = self.keys.doc(name);
-        self.run(async |c| c.set::<_, _, ()>(&key, json).await).await
+        self.run(async |c| c.set::<_, _, ()>(&key, json).await)
+            .await
     }
 
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -48,7 +48,9 @@ impl MockGateway {
         let state = Arc::new(MockState {
             hits: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
-            behavior: Mutex::new(Behavior::Models(ids.iter().map(|s| s.to_string()).collect())),
+            behavior: Mutex::new(Behavior::Models(
+                ids.iter().map(|s| s.to_string()).collect(),
+            )),
             last_authorization: Mutex::new(None),
         });
         let app = Router::new()
@@ -76,12 +78,16 @@ impl MockGateway {
     }
 
     pub fn set_models(&self, ids: &[&str]) {
-        self.set(Behavior::Models(ids.iter().map(|s| s.to_string()).collect()));
+        self.set(Behavior::Models(
+            ids.iter().map(|s| s.to_string()).collect(),
+        ));
     }
 
     /// Every answer waits this long first.
     pub fn set_delay(&self, delay: Duration) {
-        self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn last_authorization(&self) -> Option<String> {
@@ -97,7 +103,10 @@ impl Drop for MockGateway {
 
 async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
     state.hits.fetch_add(1, Ordering::SeqCst);
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     *state.last_authorization.lock().unwrap() = auth;
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
@@ -120,7 +129,9 @@ async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Resp
             .into_response(),
         Behavior::Hang => std::future::pending().await,
         Behavior::Oversized(bytes) => {
-            let ids: Vec<String> = (0..bytes / 64 + 1).map(|i| format!("model-{i:0>50}")).collect();
+            let ids: Vec<String> = (0..bytes / 64 + 1)
+                .map(|i| format!("model-{i:0>50}"))
+                .collect();
             list(&ids).into_response()
         }
     }
@@ -129,7 +140,9 @@ async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Resp
 fn list(ids: &[String]) -> axum::Json<serde_json::Value> {
     let data: Vec<_> = ids
         .iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "mock"}))
+        .map(
+            |id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "mock"}),
+        )
         .collect();
     axum::Json(json!({"object": "list", "data": data}))
 }

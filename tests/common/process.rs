@@ -97,7 +97,10 @@ impl ServiceProcess {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "no exit 10 s after SIGTERM");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no exit 10 s after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -113,7 +116,11 @@ impl ServiceProcess {
             if health.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "not healthy:\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "not healthy:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -130,7 +137,10 @@ impl Drop for ServiceProcess {
 pub async fn run_async(args: &[&str], env: &[(&str, &str)], gateways_toml: &str) -> Output {
     let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let args = owned(args);
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let toml = gateways_toml.to_owned();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -56,7 +56,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("GET answered")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET answered")
     }
 
     /// Status, headers and JSON body of a GET.
@@ -68,13 +72,20 @@ impl TestApp {
     }
 
     /// POSTs `body` with `Authorization: Bearer <bearer>` when given.
-    pub async fn post(&self, path: &str, bearer: Option<&str>, body: Option<String>) -> (StatusCode, Value) {
+    pub async fn post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.post(self.url(path));
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body);
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
         }
         let response = request.send().await.expect("POST answered");
         let status = response.status();
@@ -82,8 +93,12 @@ impl TestApp {
     }
 
     pub async fn warm(&self, body: Option<&str>) -> (StatusCode, Value) {
-        self.post("/api/cache/warm-models", Some(WARM_SECRET), body.map(str::to_owned))
-            .await
+        self.post(
+            "/api/cache/warm-models",
+            Some(WARM_SECRET),
+            body.map(str::to_owned),
+        )
+        .await
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -92,7 +107,11 @@ impl TestApp {
 
     /// Writes an entry straight into the app's store.
     pub async fn seed(&self, gateway: &str, entry: Entry) {
-        let outcome = self.store().save(gateway, &entry).await.expect("store reachable");
+        let outcome = self
+            .store()
+            .save(gateway, &entry)
+            .await
+            .expect("store reachable");
         assert_eq!(outcome, SaveOutcome::Saved);
     }
 
@@ -139,7 +158,10 @@ impl Builder {
 
     /// An `openai` gateway reading `mock`.
     pub fn gateway(self, id: &str, mock: &MockGateway) -> Self {
-        let toml = format!("[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\n", mock.base_url());
+        let toml = format!(
+            "[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\n",
+            mock.base_url()
+        );
         self.gateway_toml(&toml)
     }
 
