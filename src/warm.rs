@@ -31,6 +31,18 @@ pub enum Trigger {
     Cli,
 }
 
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Cron => "cron",
+            Self::Startup => "startup",
+            Self::Background => "background",
+            Self::Cli => "cli",
+        }
+    }
+}
+
 /// The answer of a warm endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WarmReport {
@@ -120,7 +132,10 @@ impl Warmer {
             .map(|v| v.gateway)
             .collect();
         if outdated.is_empty() {
-            tracing::info!(trigger = ?trigger, "every gateway is fresh; nothing to warm");
+            tracing::info!(
+                trigger = trigger.as_str(),
+                "every gateway is fresh; nothing to warm"
+            );
             return None;
         }
         Some(self.warm(&outdated, trigger).await)
@@ -162,8 +177,12 @@ impl Warmer {
     async fn record(&self, trigger: Trigger, started_at: u64, report: &WarmReport) {
         for (gateway, o) in &report.gateways {
             tracing::info!(
-                trigger = ?trigger, gateway, ok = o.ok, count = o.count,
-                duration_ms = o.duration_ms, error = o.error.as_deref().unwrap_or(""),
+                trigger = trigger.as_str(),
+                gateway,
+                ok = o.ok,
+                count = o.count,
+                duration_ms = o.duration_ms,
+                error = o.error.as_deref().unwrap_or(""),
                 "warm result"
             );
         }

@@ -1,4 +1,5 @@
-//! The store contract, checked against a real Redis and the embedded store:
+//! The store contract, checked against a real Redis, a real three-node Redis
+//! Cluster and the embedded store:
 //! envelope and TTL, older-never-overwrites, empty-never-replaces, locks.
 
 mod common;
@@ -148,6 +149,17 @@ macro_rules! on_both_stores {
                 async fn $name() {
                     let redis = RedisServer::start();
                     let store = RedisStore::single(&redis.url(), "models:").unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod on_redis_cluster {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let cluster = RedisCluster::start();
+                    let store = RedisStore::cluster(&cluster.urls(), "models:").unwrap();
                     super::$name(&store).await;
                 }
             )*

@@ -377,7 +377,13 @@ impl Engine {
                 let lookups = ids.iter().zip(versions).map(|(id, v)| self.entry_at(id, v));
                 join_all(lookups).await
             }
-            Err(_) => ids.iter().map(|id| self.local_entry(id)).collect(),
+            Err(_) => {
+                let now = now_ms();
+                let servable = |e: &Entry| e.freshness(now) != Freshness::Expired;
+                ids.iter()
+                    .map(|id| self.local_entry(id).filter(servable))
+                    .collect()
+            }
         }
     }
 

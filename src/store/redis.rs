@@ -136,6 +136,15 @@ impl Store for RedisStore {
     }
 
     async fn versions(&self, gateways: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        if let Pool::Cluster(_) = self.pool {
+            // A cluster refuses pipelines whose keys span slots: ask each key
+            // on its own, concurrently, over the multiplexed connections.
+            let each = gateways.iter().map(|g| {
+                let key = self.keys.entry(g);
+                async move { self.run(async |c| c.hget(&key, "fetched_at").await).await }
+            });
+            return futures::future::join_all(each).await.into_iter().collect();
+        }
         let mut pipe = redis::pipe();
         for g in gateways {
             pipe.hget(self.keys.entry(g), "fetched_at");

@@ -17,7 +17,7 @@ use models_cache::gateways::Model;
 
 pub use mock::{Behavior, MockGateway};
 pub use process::ServiceProcess;
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisCluster, RedisServer};
 pub use test_app::{Backend, TestApp};
 
 /// A port nothing listens on right now.
