@@ -14,7 +14,7 @@ use std::time::Instant;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{Engine, Freshness, Mode, now_ms};
+use crate::cache::{Baseline, Engine, Freshness, Mode, now_ms};
 use crate::gateways::Gateway;
 
 /// Store document holding the last warm's [`WarmRecord`].
@@ -98,10 +98,28 @@ impl Warmer {
 
     /// Fetches every gateway of `selection` now, concurrently.
     pub async fn warm(&self, selection: &[Arc<Gateway>], trigger: Trigger) -> WarmReport {
+        let targets: Vec<_> = selection
+            .iter()
+            .map(|g| (Arc::clone(g), Baseline::Current))
+            .collect();
+        self.warm_targets(&targets, trigger).await
+    }
+
+    /// Warms each gateway unless an entry newer than its baseline lands meanwhile.
+    async fn warm_targets(
+        &self,
+        targets: &[(Arc<Gateway>, Baseline)],
+        trigger: Trigger,
+    ) -> WarmReport {
         self.running.fetch_add(1, Ordering::Relaxed);
         let started_at = now_ms();
         let clock = Instant::now();
-        let outcomes = join_all(selection.iter().map(|g| self.warm_one(g))).await;
+        let outcomes = join_all(
+            targets
+                .iter()
+                .map(|(g, baseline)| self.warm_one(g, *baseline)),
+        )
+        .await;
         let report = WarmReport {
             success: outcomes.iter().all(|(_, o)| o.ok),
             duration_ms: clock.elapsed().as_millis() as u64,
@@ -119,7 +137,9 @@ impl Warmer {
         trigger: Trigger,
     ) -> Option<WarmReport> {
         let now = now_ms();
-        let outdated: Vec<Arc<Gateway>> = self
+        // What was seen is the baseline, so instances starting together
+        // fetch each gateway once: the later ones take the first one's result.
+        let outdated: Vec<(Arc<Gateway>, Baseline)> = self
             .engine
             .inspect(gateways)
             .await
@@ -129,7 +149,7 @@ impl Warmer {
                     .as_ref()
                     .is_none_or(|e| e.freshness(now) != Freshness::Fresh)
             })
-            .map(|v| v.gateway)
+            .map(|v| (v.gateway, Baseline::Seen(v.entry.map(|e| e.fetched_at))))
             .collect();
         if outdated.is_empty() {
             tracing::info!(
@@ -138,7 +158,7 @@ impl Warmer {
             );
             return None;
         }
-        Some(self.warm(&outdated, trigger).await)
+        Some(self.warm_targets(&outdated, trigger).await)
     }
 
     /// The last warm recorded by any instance sharing the store.
@@ -153,9 +173,13 @@ impl Warmer {
         serde_json::from_str(&doc).ok()
     }
 
-    async fn warm_one(&self, gateway: &Arc<Gateway>) -> (String, GatewayOutcome) {
+    async fn warm_one(
+        &self,
+        gateway: &Arc<Gateway>,
+        baseline: Baseline,
+    ) -> (String, GatewayOutcome) {
         let clock = Instant::now();
-        let result = self.engine.refresh(gateway, Mode::Warm, None).await;
+        let result = self.engine.refresh(gateway, Mode::Warm, baseline).await;
         let duration_ms = clock.elapsed().as_millis() as u64;
         let outcome = match result {
             Ok(entry) => GatewayOutcome {

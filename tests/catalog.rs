@@ -124,24 +124,12 @@ async fn etag_gives_304_until_the_catalog_changes() {
     let etag = headers["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with("W/\""));
 
-    let cached = app
-        .client
-        .get(app.url("/api/models"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let cached = app.get_if_none_match("/api/models", &etag).await;
     assert_eq!(cached.status(), 304);
     assert_eq!(cached.headers()["etag"], etag.as_str());
     assert_eq!(cached.headers()["x-cache"], "HIT");
 
-    let other_query = app
-        .client
-        .get(app.url("/api/models?q=gpt"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let other_query = app.get_if_none_match("/api/models?q=gpt", &etag).await;
     assert_eq!(
         other_query.status(),
         200,
@@ -150,13 +138,7 @@ async fn etag_gives_304_until_the_catalog_changes() {
 
     alpha.set_models(&["openai/gpt-5"]);
     app.warm(None).await;
-    let changed = app
-        .client
-        .get(app.url("/api/models"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let changed = app.get_if_none_match("/api/models", &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"], etag.as_str());
 }

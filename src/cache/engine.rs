@@ -51,6 +51,17 @@ pub enum Mode {
     Warm,
 }
 
+/// What the caller already has. A fetch that lands in the store after it (by
+/// another caller or instance) is taken as this caller's result instead of
+/// fetching again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// The entry version the caller saw (`None`: it saw no entry).
+    Seen(Option<u64>),
+    /// Whatever the store holds when the fetch starts (explicit warms).
+    Current,
+}
+
 /// One gateway's part of a read.
 #[derive(Debug, Clone)]
 pub struct GatewayView {
@@ -145,19 +156,19 @@ impl Engine {
     }
 
     /// Fetches `gateway` now, joining a fetch already in flight here or on
-    /// another instance. `seen` is the version the caller already has: a
-    /// newer one stored meanwhile counts as the result.
+    /// another instance; an entry newer than `baseline` stored meanwhile
+    /// counts as the result.
     pub async fn refresh(
         self: &Arc<Self>,
         gateway: &Arc<Gateway>,
         mode: Mode,
-        seen: Option<u64>,
+        baseline: Baseline,
     ) -> FlightResult {
-        match self.start_flight(gateway, mode, seen).await {
+        match self.start_flight(gateway, mode, baseline).await {
             // A warm always fetches: it joined a reader's flight that held
             // back during a backoff, so it starts its own.
             Err(FetchError::BackingOff(_)) if mode == Mode::Warm => {
-                self.start_flight(gateway, mode, seen).await
+                self.start_flight(gateway, mode, baseline).await
             }
             result => result,
         }
@@ -190,7 +201,10 @@ impl Engine {
                 let error = self.local_failure(&gateway.id);
                 view(entry, ReadOutcome::Stale, error)
             }
-            _ => match self.refresh(gateway, Mode::Read, None).await {
+            _ => match self
+                .refresh(gateway, Mode::Read, Baseline::Seen(None))
+                .await
+            {
                 Ok(fetched) => view(Some(fetched), ReadOutcome::Miss, None),
                 Err(e) => view(None, ReadOutcome::Miss, Some(e.to_string())),
             },
@@ -200,7 +214,7 @@ impl Engine {
     fn revalidate_in_background(self: &Arc<Self>, gateway: &Arc<Gateway>, seen: u64) {
         if !self.flights.is_running(&gateway.id) {
             // The flight runs in its own task; dropping the handle leaves it running.
-            drop(self.start_flight(gateway, Mode::Read, Some(seen)));
+            drop(self.start_flight(gateway, Mode::Read, Baseline::Seen(Some(seen))));
         }
     }
 
@@ -208,26 +222,26 @@ impl Engine {
         self: &Arc<Self>,
         gateway: &Arc<Gateway>,
         mode: Mode,
-        seen: Option<u64>,
+        baseline: Baseline,
     ) -> Flight<FlightResult> {
         let engine = Arc::clone(self);
         let owned = Arc::clone(gateway);
-        let work = async move { engine.fly(&owned, mode, seen).await };
+        let work = async move { engine.fly(&owned, mode, baseline).await };
         let panicked = Err(FetchError::Request("BUG: the fetch task panicked".into()));
         self.flights.join_or_start(&gateway.id, work, panicked)
     }
 
     /// One flight: take the cross-instance lock, fetch, store, release.
-    async fn fly(&self, gateway: &Gateway, mode: Mode, seen: Option<u64>) -> FlightResult {
+    async fn fly(&self, gateway: &Gateway, mode: Mode, baseline: Baseline) -> FlightResult {
         let id = gateway.id.as_str();
         if mode == Mode::Read
             && let Some(error) = self.backing_off(id).await
         {
             return Err(FetchError::BackingOff(error));
         }
-        let seen = match mode {
-            Mode::Read => seen,
-            Mode::Warm => self.stored_version(id).await,
+        let seen = match baseline {
+            Baseline::Seen(version) => version,
+            Baseline::Current => self.stored_version(id).await,
         };
         let token = format!("{:032x}", rand::random::<u128>());
         let lock_ttl = gateway.timeout + LOCK_MARGIN;

@@ -10,6 +10,6 @@ mod entry;
 pub mod flight;
 mod status;
 
-pub use engine::{Engine, GatewayView, Mode};
+pub use engine::{Baseline, Engine, GatewayView, Mode};
 pub use entry::{Entry, Freshness, millis, now_ms};
 pub use status::ReadOutcome;

@@ -63,6 +63,15 @@ impl TestApp {
             .expect("GET answered")
     }
 
+    /// A conditional GET carrying `If-None-Match: <etag>`.
+    pub async fn get_if_none_match(&self, path: &str, etag: &str) -> reqwest::Response {
+        let request = self
+            .client
+            .get(self.url(path))
+            .header("if-none-match", etag);
+        request.send().await.expect("GET answered")
+    }
+
     /// Status, headers and JSON body of a GET.
     pub async fn get_json(&self, path: &str) -> (StatusCode, HeaderMap, Value) {
         let response = self.get(path).await;
