@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs what the tests need when it is missing:
-# redis-server, from Debian's packages (the tests start their own servers on
-# free loopback ports; the distribution's service is not used).
+# Runs the whole test suite. Installs what the tests need when it is missing,
+# from Debian's packages: redis-server (the tests start their own servers on
+# free loopback ports; the distribution's service is not used) and openssl
+# (to make the certificates of the TLS Redis test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing redis-server (Debian package)" >&2
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-tools"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+if [ -n "$missing" ]; then
+  echo "scripts/test.sh: installing$missing (Debian packages)" >&2
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 cargo test --workspace --locked "$@"

@@ -17,7 +17,7 @@ use models_cache::gateways::Model;
 
 pub use mock::{Behavior, MockGateway};
 pub use process::ServiceProcess;
-pub use redis_server::{RedisCluster, RedisServer};
+pub use redis_server::{RedisCluster, RedisServer, TlsRedisServer};
 pub use test_app::{Backend, TestApp};
 
 /// A port nothing listens on right now.
