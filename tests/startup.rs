@@ -185,3 +185,67 @@ async fn sigterm_stops_the_server_cleanly() {
     assert!(status.0.success(), "exit status {:?}", status.0);
     assert!(status.1.contains("shutting down"));
 }
+
+#[test]
+fn settings_are_read_from_a_dot_env_file() {
+    let dir = process::workdir("");
+    std::fs::write(
+        dir.path().join(".env"),
+        "# comment\nCACHE_STALE_TTL=tomorrow\n",
+    )
+    .unwrap();
+    let output = process::command(dir.path(), &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("models-cache: CACHE_STALE_TTL: invalid duration \"tomorrow\""),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.path().join(".env"), "NOT A VALID LINE\n").unwrap();
+    let output = process::command(dir.path(), &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .starts_with("models-cache: .env: ")
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let mock = MockGateway::start(&[]).await;
+    mock.set(Behavior::Status(500));
+    let toml = format!(
+        "[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
+        mock.base_url()
+    );
+    let mut service = ServiceProcess::start(&[("REVALIDATE_BACKOFF", "0s")], &toml).await;
+    eventually(
+        Duration::from_secs(5),
+        "the start-up warm failed",
+        || async { mock.hits() == 1 },
+    )
+    .await;
+    mock.set_models(&["slow"]);
+    mock.set_delay(Duration::from_millis(1000));
+
+    let request = tokio::spawn(reqwest::get(service.url("/api/models")));
+    eventually(
+        Duration::from_secs(5),
+        "the read reached the upstream",
+        || async { mock.hits() == 2 },
+    )
+    .await;
+    let exit = tokio::task::spawn_blocking(move || service.terminate())
+        .await
+        .unwrap();
+    let response = request
+        .await
+        .unwrap()
+        .expect("the request in flight was answered");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(ids(&body), ["slow"]);
+    assert!(exit.success());
+}

@@ -167,6 +167,31 @@ async fn readers_back_off_from_a_failing_gateway_but_a_warm_always_fetches(backe
     assert_eq!(ids(&app.get_json("/api/models").await.2), ["fixed"]);
 }
 
+async fn readers_retry_a_failing_gateway_once_the_backoff_is_over(backend: Backend) {
+    let mock = MockGateway::start(&[]).await;
+    mock.set(Behavior::Status(500));
+    let (app, _redis) = app_with(backend, &mock, |b| b.env("REVALIDATE_BACKOFF", "300ms")).await;
+    app.seed("gw", stale_entry(&["kept"])).await;
+
+    app.get("/api/models").await;
+    eventually(
+        Duration::from_secs(5),
+        "a first failed revalidation",
+        || async { mock.hits() == 1 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    mock.set_models(&["fixed"]);
+    app.get("/api/models").await;
+    eventually(
+        Duration::from_secs(5),
+        "a second revalidation stored the list",
+        || async { app.stored_ids("gw").await == Some(vec!["fixed".into()]) },
+    )
+    .await;
+    assert_eq!(mock.hits(), 2);
+}
+
 async fn a_hanging_gateway_is_reported_missing_within_its_timeout(backend: Backend) {
     let hanging = MockGateway::start(&[]).await;
     hanging.set(Behavior::Hang);
@@ -241,6 +266,7 @@ on_both_stores!(
     a_cold_cache_under_100_concurrent_reads_makes_one_upstream_request,
     a_failing_upstream_never_replaces_the_cached_list,
     readers_back_off_from_a_failing_gateway_but_a_warm_always_fetches,
+    readers_retry_a_failing_gateway_once_the_backoff_is_over,
     a_hanging_gateway_is_reported_missing_within_its_timeout,
     an_oversized_body_is_refused_and_keeps_the_cached_list,
 );

@@ -270,3 +270,25 @@ async fn the_status_shows_the_last_warm_and_each_gateway() {
     assert_eq!(body["running"], false);
     assert!(!body.to_string().contains(WARM_SECRET));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_fetches_its_gateways_concurrently() {
+    let gauge = std::sync::Arc::new(InFlight::default());
+    let mut builder = TestApp::builder();
+    let mut mocks = Vec::new();
+    for id in ["a", "b", "c", "d"] {
+        let mock = MockGateway::start_with_gauge(&["m"], gauge.clone()).await;
+        mock.set_delay(Duration::from_millis(500));
+        builder = builder.gateway(id, &mock);
+        mocks.push(mock);
+    }
+    let app = builder.spawn().await;
+    let (status, report) = app.warm(None).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["success"], true);
+    assert_eq!(
+        gauge.most(),
+        4,
+        "all four upstream requests were in flight at once"
+    );
+}

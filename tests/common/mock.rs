@@ -38,15 +38,37 @@ pub struct MockGateway {
 
 struct MockState {
     hits: AtomicUsize,
+    /// Shared by the mocks of one test: requests in flight now, and the most seen.
+    gauge: Arc<InFlight>,
     delay_ms: AtomicU64,
     behavior: Mutex<Behavior>,
     last_authorization: Mutex<Option<String>>,
 }
 
+/// Requests in flight across several mocks.
+#[derive(Default)]
+pub struct InFlight {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl InFlight {
+    /// The most requests that were in flight at once.
+    pub fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
 impl MockGateway {
     pub async fn start(ids: &[&str]) -> Self {
+        Self::start_with_gauge(ids, Arc::default()).await
+    }
+
+    /// A mock counting its requests in flight in `gauge` (shared with others).
+    pub async fn start_with_gauge(ids: &[&str], gauge: Arc<InFlight>) -> Self {
         let state = Arc::new(MockState {
             hits: AtomicUsize::new(0),
+            gauge,
             delay_ms: AtomicU64::new(0),
             behavior: Mutex::new(Behavior::Models(
                 ids.iter().map(|s| s.to_string()).collect(),
@@ -110,7 +132,10 @@ async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Resp
     *state.last_authorization.lock().unwrap() = auth;
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
+        let now = state.gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+        state.gauge.most.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(delay)).await;
+        state.gauge.now.fetch_sub(1, Ordering::SeqCst);
     }
     let behavior = state.behavior.lock().unwrap().clone();
     match behavior {

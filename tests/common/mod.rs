@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use models_cache::cache::{Entry, now_ms};
 use models_cache::gateways::Model;
 
-pub use mock::{Behavior, MockGateway};
+pub use mock::{Behavior, InFlight, MockGateway};
 pub use process::ServiceProcess;
 pub use redis_server::{RedisCluster, RedisServer, TlsRedisServer};
 pub use test_app::{Backend, TestApp};
