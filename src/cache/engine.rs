@@ -12,30 +12,28 @@
 //! failed or suspicious fetch never replaces cached data, and readers leave a
 //! failing gateway alone for the backoff period.
 //!
-//! The store is never waited on for longer than a short bound: when it fails,
-//! it is skipped for a moment and reads are served from what this instance
-//! holds (`local`), fetching without the cross-instance lock if they must.
+//! The store is never waited on for longer than a short bound (see
+//! [`super::breaker`]): when it fails, reads are served from what this
+//! instance holds (`local`), fetching without the cross-instance lock if they
+//! must.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
+use super::breaker::Breaker;
 use super::flight::{Flight, Flights};
 use super::{Entry, Freshness, ReadOutcome, now_ms};
 use crate::config::Ttl;
 use crate::gateways::{FetchError, Fetcher, Gateway};
-use crate::store::{SaveOutcome, Store, StoreError};
+use crate::store::{SaveOutcome, Store};
 
 /// Bound on a store read made for a reader.
 const READ_BOUND: Duration = Duration::from_millis(250);
 /// Bound on a store write or lock operation.
 const WRITE_BOUND: Duration = Duration::from_secs(1);
-/// After a store failure, how long it is skipped before being tried again.
-const STORE_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The fetch lock outlives the fetch timeout by this much, so it is held for
 /// the whole fetch but still expires if its holder dies.
 const LOCK_MARGIN: Duration = Duration::from_secs(1);
@@ -97,9 +95,8 @@ pub struct Engine {
     /// Recent fetch failures on this instance: (retry after, error).
     failures: Mutex<HashMap<String, (Instant, String)>>,
     flights: Arc<Flights<FlightResult>>,
-    /// While `now_ms() < store_skip_until`, the store is not asked.
-    store_skip_until: AtomicU64,
-    store_down: AtomicBool,
+    /// Bounds every store call and skips the store right after a failure.
+    breaker: Breaker,
 }
 
 impl Engine {
@@ -112,8 +109,7 @@ impl Engine {
             local: RwLock::default(),
             failures: Mutex::default(),
             flights: Flights::new(),
-            store_skip_until: AtomicU64::new(0),
-            store_down: AtomicBool::new(false),
+            breaker: Breaker::default(),
         })
     }
 
@@ -245,7 +241,9 @@ impl Engine {
         };
         let token = format!("{:032x}", rand::random::<u128>());
         let lock_ttl = gateway.timeout + LOCK_MARGIN;
-        let locked = self.store_op(WRITE_BOUND, self.store.try_lock(id, &token, lock_ttl));
+        let locked = self
+            .breaker
+            .call(WRITE_BOUND, self.store.try_lock(id, &token, lock_ttl));
         match locked.await {
             Ok(true) => {
                 let result = match self.newer_than(id, seen).await {
@@ -253,7 +251,8 @@ impl Engine {
                     None => self.fetch_and_store(gateway).await,
                 };
                 let _ = self
-                    .store_op(WRITE_BOUND, self.store.unlock(id, &token))
+                    .breaker
+                    .call(WRITE_BOUND, self.store.unlock(id, &token))
                     .await;
                 result
             }
@@ -276,7 +275,11 @@ impl Engine {
         let deadline = Instant::now() + max_wait;
         loop {
             tokio::time::sleep(LOCK_POLL).await;
-            match self.store_op(READ_BOUND, self.store.lock_held(id)).await {
+            match self
+                .breaker
+                .call(READ_BOUND, self.store.lock_held(id))
+                .await
+            {
                 Ok(false) => break,
                 Ok(true) if Instant::now() < deadline => continue,
                 Ok(true) => return Err(FetchError::LockWait),
@@ -286,7 +289,7 @@ impl Engine {
         if let Some(entry) = self.newer_than(id, seen).await {
             return Ok(entry);
         }
-        let error = self.store_op(READ_BOUND, self.store.backoff(id)).await;
+        let error = self.breaker.call(READ_BOUND, self.store.backoff(id)).await;
         Err(FetchError::Elsewhere(
             error
                 .ok()
@@ -322,7 +325,8 @@ impl Engine {
             return Err(FetchError::EmptyList(cached.models.len()));
         }
         match self
-            .store_op(WRITE_BOUND, self.store.save(id, &entry))
+            .breaker
+            .call(WRITE_BOUND, self.store.save(id, &entry))
             .await
         {
             Ok(SaveOutcome::Saved) => {
@@ -346,7 +350,8 @@ impl Engine {
     async fn clear_failure(&self, gateway: &Gateway, entry: &Entry) {
         let had_failed = self.lock_failures().remove(&gateway.id).is_some();
         let _ = self
-            .store_op(WRITE_BOUND, self.store.clear_backoff(&gateway.id))
+            .breaker
+            .call(WRITE_BOUND, self.store.clear_backoff(&gateway.id))
             .await;
         tracing::info!(gateway = %gateway.id, models = entry.models.len(), recovered = had_failed, "fetched");
     }
@@ -357,7 +362,8 @@ impl Engine {
         self.lock_failures()
             .insert(gateway.to_owned(), (retry_at, message.clone()));
         let _ = self
-            .store_op(
+            .breaker
+            .call(
                 WRITE_BOUND,
                 self.store.set_backoff(gateway, &message, self.backoff),
             )
@@ -370,7 +376,8 @@ impl Engine {
         if let Some(error) = self.local_failure(gateway) {
             return Some(error);
         }
-        self.store_op(READ_BOUND, self.store.backoff(gateway))
+        self.breaker
+            .call(READ_BOUND, self.store.backoff(gateway))
             .await
             .ok()
             .flatten()
@@ -386,7 +393,11 @@ impl Engine {
     /// when the store cannot answer in time.
     async fn current_entries(&self, gateways: &[Arc<Gateway>]) -> Vec<Option<Entry>> {
         let ids: Vec<&str> = gateways.iter().map(|g| g.id.as_str()).collect();
-        match self.store_op(READ_BOUND, self.store.versions(&ids)).await {
+        match self
+            .breaker
+            .call(READ_BOUND, self.store.versions(&ids))
+            .await
+        {
             Ok(versions) => {
                 let lookups = ids.iter().zip(versions).map(|(id, v)| self.entry_at(id, v));
                 join_all(lookups).await
@@ -414,7 +425,11 @@ impl Engine {
         {
             return Some(local);
         }
-        match self.store_op(READ_BOUND, self.store.load(gateway)).await {
+        match self
+            .breaker
+            .call(READ_BOUND, self.store.load(gateway))
+            .await
+        {
             Ok(Some(entry)) => {
                 self.remember(gateway, &entry);
                 Some(entry)
@@ -426,7 +441,8 @@ impl Engine {
 
     async fn stored_version(&self, gateway: &str) -> Option<u64> {
         let versions = self
-            .store_op(READ_BOUND, self.store.versions(&[gateway]))
+            .breaker
+            .call(READ_BOUND, self.store.versions(&[gateway]))
             .await;
         versions.ok().and_then(|v| v.into_iter().next().flatten())
     }
@@ -438,7 +454,8 @@ impl Engine {
             return None;
         }
         let entry = self
-            .store_op(READ_BOUND, self.store.load(gateway))
+            .breaker
+            .call(READ_BOUND, self.store.load(gateway))
             .await
             .ok()
             .flatten()?;
@@ -464,39 +481,5 @@ impl Engine {
 
     fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, String)>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs a store operation within `bound`. After a failure the store is
-    /// skipped for [`STORE_RETRY_AFTER`], so a dead Redis costs readers one
-    /// bounded wait per second, not one per request.
-    async fn store_op<T>(
-        &self,
-        bound: Duration,
-        op: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        if now_ms() < self.store_skip_until.load(Ordering::Relaxed) {
-            return Err(StoreError("skipped after a recent failure".into()));
-        }
-        let result = match tokio::time::timeout(bound, op).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError(format!(
-                "no answer within {}ms",
-                bound.as_millis()
-            ))),
-        };
-        match &result {
-            Ok(_) if self.store_down.swap(false, Ordering::Relaxed) => {
-                tracing::info!("store reachable again");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let retry = now_ms() + super::millis(STORE_RETRY_AFTER);
-                self.store_skip_until.store(retry, Ordering::Relaxed);
-                if !self.store_down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(error = %e, "store unavailable; serving from memory until it answers");
-                }
-            }
-        }
-        result
     }
 }

@@ -5,6 +5,7 @@
 //! Read [`engine`] top to bottom to follow a read; the other modules are the
 //! named pieces it uses.
 
+mod breaker;
 pub mod engine;
 mod entry;
 pub mod flight;
