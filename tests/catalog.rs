@@ -47,6 +47,9 @@ async fn gateway_subset_search_and_paging() {
     );
     assert!(body["gateways"]["alpha"].is_null());
 
+    let (_, _, body) = app.get_json("/api/models?gateway=").await;
+    assert_eq!(body["total"], 5, "an empty subset means every gateway");
+
     let (_, _, body) = app.get_json("/api/models?q=GPT").await;
     assert_eq!(
         ids(&body),

@@ -72,7 +72,8 @@ async fn all_models(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
-    let selection = match query.gateway.as_deref() {
+    // `gateway=` (empty) means every gateway, as its absence does.
+    let selection = match query.gateway.as_deref().filter(|l| !l.trim().is_empty()) {
         Some(list) => select_gateways(&state.gateways, list.split(','))?,
         None => state.gateways.active.clone(),
     };
