@@ -75,7 +75,7 @@ async fn an_empty_list_never_replaces_cached_models(store: &dyn Store) {
 async fn a_lock_has_one_owner_and_expires(store: &dyn Store) {
     assert!(
         store
-            .try_lock("gw", "owner-1", Duration::from_millis(300))
+            .try_lock("gw", "owner-1", Duration::from_secs(10))
             .await
             .unwrap()
     );
@@ -115,14 +115,14 @@ async fn a_lock_has_one_owner_and_expires(store: &dyn Store) {
 
 async fn a_backoff_expires(store: &dyn Store) {
     store
-        .set_backoff("gw", "HTTP 500", Duration::from_millis(200))
+        .set_backoff("gw", "HTTP 500", Duration::from_millis(600))
         .await
         .unwrap();
     assert_eq!(
         store.backoff("gw").await.unwrap().as_deref(),
         Some("HTTP 500")
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(store.backoff("gw").await.unwrap(), None);
 }
 
@@ -130,12 +130,12 @@ async fn an_expired_entry_is_gone(store: &dyn Store) {
     let now = now_ms();
     let short = Entry {
         fetched_at: now,
-        fresh_until: now + 100,
-        stale_until: now + 300,
+        fresh_until: now + 200,
+        stale_until: now + 600,
         models: Arc::new(vec![model("a")]),
     };
-    store.save("gw", &short).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.save("gw", &short).await.unwrap(), SaveOutcome::Saved);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(store.versions(&["gw"]).await.unwrap(), [None]);
     assert_eq!(store.load("gw").await.unwrap(), None);
 }
