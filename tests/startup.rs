@@ -249,3 +249,26 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     assert_eq!(ids(&body), ["slow"]);
     assert!(exit.success());
 }
+
+#[tokio::test]
+async fn log_format_json_gives_one_json_object_per_line() {
+    let mock = MockGateway::start(&["a"]).await;
+    let service =
+        ServiceProcess::start(&[("LOG_FORMAT", "json")], &gateway_toml("gw", &mock)).await;
+    eventually(
+        Duration::from_secs(5),
+        "the start-up warm logged",
+        || async { service.log().contains("warm result") },
+    )
+    .await;
+    let log = service.log();
+    for line in log.lines() {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            object["level"].is_string() && object["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(log.lines().any(|l| l.contains("\"message\":\"listening\"")));
+}
