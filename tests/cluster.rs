@@ -17,6 +17,10 @@ async fn the_service_serves_and_revalidates_on_a_redis_cluster() {
         .gateway("beta", &b)
         .spawn()
         .await;
+    eventually(Duration::from_secs(20), "the cluster answers", || async {
+        app.store().ping().await.is_ok()
+    })
+    .await;
     app.seed("alpha", stale_entry(&["a-old"])).await;
 
     let (status, headers, body) = app.get_json("/api/models").await;

@@ -160,6 +160,11 @@ macro_rules! on_both_stores {
                 async fn $name() {
                     let cluster = RedisCluster::start();
                     let store = RedisStore::cluster(&cluster.urls(), "models:").unwrap();
+                    // The cluster client's first connection maps the slots.
+                    eventually(Duration::from_secs(20), "the cluster answers", || async {
+                        store.ping().await.is_ok()
+                    })
+                    .await;
                     super::$name(&store).await;
                 }
             )*

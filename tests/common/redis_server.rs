@@ -164,20 +164,25 @@ impl RedisCluster {
             .status()
             .expect("redis-cli is installed with redis-server");
         assert!(status.success(), "redis-cli --cluster create failed");
+        // Every node must see the whole cluster, or the first commands get
+        // CLUSTERDOWN while the gossip converges.
         let start = Instant::now();
-        loop {
-            let info = Command::new("redis-cli")
-                .args(["-p", &self.ports[0].to_string(), "cluster", "info"])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
-                return;
+        for port in &self.ports {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "cluster", "info"])
+                    .output()
+                    .unwrap();
+                let info = String::from_utf8_lossy(&info.stdout);
+                if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3") {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "the cluster did not form"
+                );
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the cluster did not form"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
