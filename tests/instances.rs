@@ -55,7 +55,8 @@ async fn read_everywhere(instances: &[ServiceProcess], reads: usize) -> Vec<serd
 async fn two_instances_on_a_stale_entry_make_one_upstream_request() {
     let redis = RedisServer::start();
     let mock = MockGateway::start(&["new"]).await;
-    mock.set_delay(Duration::from_millis(500));
+    // Long enough that every read below lands while the revalidation runs.
+    mock.set_delay(Duration::from_secs(2));
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
     store.save("gw", &stale_entry(&["old"])).await.unwrap();
     let instances = start_instances(&redis, &mock, 2).await;
