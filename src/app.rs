@@ -11,6 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::Engine;
+use crate::cache::engine::SYNC_INTERVAL;
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
 use crate::secret::Secret;
@@ -89,10 +90,13 @@ impl App {
                 state.warmer.warm_outdated(gateways, Trigger::Startup).await;
             });
         }
+        let sync = tokio::spawn(sync_with_store(self.state.clone()));
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        axum::serve(listener, self.router())
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sync.abort();
+        served
     }
 
     /// One full warm of every gateway (`models-cache warm`).
@@ -101,6 +105,17 @@ impl App {
             .warmer
             .warm(&self.state.gateways.active, trigger)
             .await
+    }
+}
+
+/// Keeps this instance's copies in line with the store, so reads stay memory
+/// lookups and still see what other instances store within a sync interval.
+async fn sync_with_store(state: AppState) {
+    let mut every = tokio::time::interval(SYNC_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        state.engine.sync(&state.gateways.active).await;
     }
 }
 

@@ -95,6 +95,19 @@ async fn two_instances_on_a_cold_cache_make_one_upstream_request() {
     assert_eq!(mock.hits(), 1, "the two start-up warms shared one fetch");
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
     store.delete("gw").await.unwrap();
+    for instance in &instances {
+        let url = instance.url("/api/gateways");
+        eventually(
+            Duration::from_secs(5),
+            "the instance synced the deletion",
+            || async {
+                let body: serde_json::Value =
+                    reqwest::get(&url).await.unwrap().json().await.unwrap();
+                body["data"][0]["cache"]["status"] == "missing"
+            },
+        )
+        .await;
+    }
 
     for body in read_everywhere(&instances, 100).await {
         assert_eq!(ids(&body), ["m1", "m2"]);
@@ -159,4 +172,42 @@ async fn a_restarted_instance_serves_from_redis_without_refetching() {
         1,
         "neither the start-up warm nor the read refetched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_instance_stores_the_other_serves_from_memory_soon_after() {
+    let redis = RedisServer::start();
+    let mock = MockGateway::start(&["v1"]).await;
+    let instances = start_instances(&redis, &mock, 2).await;
+    eventually(
+        Duration::from_secs(10),
+        "both instances serve v1",
+        || async {
+            read_everywhere(&instances, 2)
+                .await
+                .iter()
+                .all(|b| ids(b) == ["v1"])
+        },
+    )
+    .await;
+
+    mock.set_models(&["v2"]);
+    let client = reqwest::Client::new();
+    let warm = client
+        .post(instances[0].url("/api/cache/warm-models"))
+        .bearer_auth(WARM_SECRET)
+        .send();
+    assert_eq!(warm.await.unwrap().status(), 200);
+    let other = instances[1].url("/api/models");
+    eventually(
+        Duration::from_secs(2),
+        "the other instance serves v2",
+        || async {
+            let response = client.get(&other).send().await.unwrap();
+            let hit = response.headers()["x-cache"] == "HIT";
+            hit && ids(&response.json().await.unwrap()) == ["v2"]
+        },
+    )
+    .await;
+    assert_eq!(mock.hits(), 2, "the other instance did not fetch");
 }

@@ -1,7 +1,8 @@
 //! The stale-while-revalidate engine.
 //!
-//! A read looks each gateway up (the store's version first, the list only when
-//! it changed) and then, per gateway:
+//! A read looks each gateway up in this instance's memory (`local`, kept in
+//! line with the store by [`Engine::sync`] every [`SYNC_INTERVAL`]; only a
+//! gateway it holds nothing for is asked of the store) and then, per gateway:
 //! - **fresh** → served as is;
 //! - **stale** → served at once, and one background revalidation is started;
 //! - **missing/expired** → fetched now, within the gateway's timeout.
@@ -13,9 +14,8 @@
 //! failing gateway alone for the backoff period.
 //!
 //! The store is never waited on for longer than a short bound (see
-//! [`super::breaker`]): when it fails, reads are served from what this
-//! instance holds (`local`), fetching without the cross-instance lock if they
-//! must.
+//! [`super::breaker`]): when it fails, reads go on being served from `local`,
+//! fetching without the cross-instance lock if they must.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,6 +37,8 @@ const WRITE_BOUND: Duration = Duration::from_secs(1);
 /// The fetch lock outlives the fetch timeout by this much, so it is held for
 /// the whole fetch but still expires if its holder dies.
 const LOCK_MARGIN: Duration = Duration::from_secs(1);
+/// How often the server re-reads the store's versions ([`Engine::sync`]).
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often an instance waiting on another's fetch checks the lock.
 const LOCK_POLL: Duration = Duration::from_millis(25);
 
@@ -89,8 +91,8 @@ pub struct Engine {
     fetcher: Fetcher,
     ttl: Ttl,
     backoff: Duration,
-    /// The newest entry this instance has read or written, per gateway: spares
-    /// reloading an unchanged list, and serves reads while the store is down.
+    /// This instance's copy of each gateway's entry: what reads are served
+    /// from (also while the store is down), synced with the store.
     local: RwLock<HashMap<String, Entry>>,
     /// Recent fetch failures on this instance: (retry after, error).
     failures: Mutex<HashMap<String, (Instant, String)>>,
@@ -389,54 +391,64 @@ impl Engine {
         (Instant::now() < *retry_at).then(|| error.clone())
     }
 
-    /// Each gateway's servable entry: the store's, or this instance's copy
-    /// when the store cannot answer in time.
-    async fn current_entries(&self, gateways: &[Arc<Gateway>]) -> Vec<Option<Entry>> {
+    /// Brings this instance's copies in line with the store: versions that
+    /// changed are loaded, entries gone from the store (expired, invalidated)
+    /// are dropped. Run every [`SYNC_INTERVAL`] by the server, so what another
+    /// instance stores is served here within that interval, without reads
+    /// ever asking the store.
+    pub async fn sync(&self, gateways: &[Arc<Gateway>]) {
         let ids: Vec<&str> = gateways.iter().map(|g| g.id.as_str()).collect();
-        match self
+        let versions = self
             .breaker
             .call(READ_BOUND, self.store.versions(&ids))
-            .await
-        {
-            Ok(versions) => {
-                let lookups = ids.iter().zip(versions).map(|(id, v)| self.entry_at(id, v));
-                join_all(lookups).await
-            }
-            Err(_) => {
-                let now = now_ms();
-                let servable = |e: &Entry| e.freshness(now) != Freshness::Expired;
-                ids.iter()
-                    .map(|id| self.local_entry(id).filter(servable))
-                    .collect()
+            .await;
+        if let Ok(versions) = versions {
+            join_all(ids.iter().zip(versions).map(|(id, v)| self.sync_one(id, v))).await;
+        }
+    }
+
+    async fn sync_one(&self, gateway: &str, version: Option<u64>) {
+        match version {
+            None => self.forget(gateway),
+            Some(v) if self.local_entry(gateway).is_some_and(|e| e.fetched_at == v) => {}
+            Some(_) => {
+                let loaded = self
+                    .breaker
+                    .call(READ_BOUND, self.store.load(gateway))
+                    .await;
+                match loaded {
+                    // The store is the reference: its entry replaces ours.
+                    Ok(Some(entry)) => self.replace(gateway, entry),
+                    Ok(None) => self.forget(gateway),
+                    Err(_) => {}
+                }
             }
         }
     }
 
-    /// The entry at the store's `version`, loading it only if ours differs.
-    async fn entry_at(&self, gateway: &str, version: Option<u64>) -> Option<Entry> {
-        let Some(version) = version else {
-            // Gone from the store (expired or invalidated): so it is here.
-            self.forget(gateway);
-            return None;
-        };
-        if let Some(local) = self
-            .local_entry(gateway)
-            .filter(|e| e.fetched_at == version)
-        {
-            return Some(local);
-        }
-        match self
+    /// Each gateway's servable entry. The hot path is a memory lookup; only a
+    /// gateway this instance holds nothing servable for is asked of the store.
+    async fn current_entries(&self, gateways: &[Arc<Gateway>]) -> Vec<Option<Entry>> {
+        let now = now_ms();
+        let servable = |e: &Entry| e.freshness(now) != Freshness::Expired;
+        let lookups = gateways.iter().map(|g| async move {
+            match self.local_entry(&g.id).filter(servable) {
+                Some(entry) => Some(entry),
+                None => self.load_from_store(&g.id).await.filter(servable),
+            }
+        });
+        join_all(lookups).await
+    }
+
+    /// The store's entry (bounded), kept as this instance's copy.
+    async fn load_from_store(&self, gateway: &str) -> Option<Entry> {
+        let loaded = self
             .breaker
             .call(READ_BOUND, self.store.load(gateway))
-            .await
-        {
-            Ok(Some(entry)) => {
-                self.remember(gateway, &entry);
-                Some(entry)
-            }
-            Ok(None) => None,
-            Err(_) => self.local_entry(gateway),
-        }
+            .await;
+        let entry = loaded.ok().flatten()?;
+        self.remember(gateway, &entry);
+        Some(entry)
     }
 
     async fn stored_version(&self, gateway: &str) -> Option<u64> {
@@ -466,6 +478,11 @@ impl Engine {
     fn local_entry(&self, gateway: &str) -> Option<Entry> {
         let local = self.local.read().unwrap_or_else(|p| p.into_inner());
         local.get(gateway).cloned()
+    }
+
+    fn replace(&self, gateway: &str, entry: Entry) {
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        local.insert(gateway.to_owned(), entry);
     }
 
     /// Keeps `entry` as this instance's copy unless ours is newer.

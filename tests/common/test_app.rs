@@ -114,7 +114,8 @@ impl TestApp {
         self.state.engine.store()
     }
 
-    /// Writes an entry straight into the app's store.
+    /// Writes an entry straight into the app's store, and syncs the app with
+    /// it (as its background sync would within a quarter of a second).
     pub async fn seed(&self, gateway: &str, entry: Entry) {
         let outcome = self
             .store()
@@ -122,6 +123,12 @@ impl TestApp {
             .await
             .expect("store reachable");
         assert_eq!(outcome, SaveOutcome::Saved);
+        self.sync().await;
+    }
+
+    /// Syncs the app's in-memory copies with its store now.
+    pub async fn sync(&self) {
+        self.state.engine.sync(&self.state.gateways.active).await;
     }
 
     /// The stored entry's model ids, if any.
