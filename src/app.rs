@@ -14,9 +14,11 @@ use crate::cache::Engine;
 use crate::cache::engine::SYNC_INTERVAL;
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
+use crate::runtime::{RELOAD_INTERVAL, Runtime};
 use crate::secret::Secret;
+use crate::stats::Stats;
 use crate::store::{EmbeddedStore, RedisStore, Store};
-use crate::warm::{Trigger, WarmReport, Warmer};
+use crate::warm::{Trigger, WarmReport, Warmer, background, full_selection};
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -25,6 +27,8 @@ pub struct AppState {
     pub warmer: Arc<Warmer>,
     pub gateways: Arc<Gateways>,
     pub secrets: Arc<Secrets>,
+    /// The operator's runtime config, shared through the store.
+    pub runtime: Arc<Runtime>,
 }
 
 /// Bearer secrets of the protected endpoints; `None` disables an endpoint.
@@ -52,8 +56,22 @@ impl App {
         }
         let store = open_store(config)?;
         tracing::info!(store = %store.describe(), gateways = gateways.active.len(), "cache ready");
-        let engine = Engine::new(store, Fetcher::new(), config.ttl, config.revalidate_backoff);
+        let ids: Vec<String> = gateways.ids().map(str::to_owned).collect();
+        let stats = Arc::new(Stats::new(
+            Arc::clone(&store),
+            ids.iter().map(String::as_str),
+        ));
+        let engine = Engine::new(
+            store,
+            Fetcher::new(),
+            config.ttl,
+            config.revalidate_backoff,
+            stats,
+        );
+        // Installed before anything is recorded.
+        crate::telemetry::metrics::handle();
         let state = AppState {
+            runtime: Arc::new(Runtime::new(config.ttl, ids)),
             warmer: Arc::new(Warmer::new(Arc::clone(&engine))),
             engine,
             gateways: Arc::new(gateways),
@@ -73,7 +91,12 @@ impl App {
     }
 
     pub fn router(&self) -> Router {
-        crate::http::router(self.state.clone())
+        let router = crate::http::router(self.state.clone());
+        if crate::telemetry::sentry::is_enabled() {
+            crate::telemetry::sentry::layer(router)
+        } else {
+            router
+        }
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
@@ -83,28 +106,82 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.load_runtime_config().await;
         if self.warm_on_startup {
-            let state = self.state.clone();
-            tokio::spawn(async move {
-                let gateways = &state.gateways.active;
-                state.warmer.warm_outdated(gateways, Trigger::Startup).await;
-            });
+            tokio::spawn(warm_at_start(self.state.clone()));
         }
-        let sync = tokio::spawn(sync_with_store(self.state.clone()));
+        let tasks = [
+            tokio::spawn(sync_with_store(self.state.clone())),
+            tokio::spawn(housekeeping(self.state.clone())),
+            tokio::spawn(listen_for_drops(self.state.clone())),
+            tokio::spawn(background::run(self.state.clone())),
+        ];
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await;
-        sync.abort();
+        for task in tasks {
+            task.abort();
+        }
+        let _ = self.state.engine.stats().flush().await;
         served
+    }
+
+    /// The runtime config as stored (or the defaults), applied before serving.
+    async fn load_runtime_config(&self) {
+        let state = &self.state;
+        if let Err(e) = state.runtime.reload(state.engine.store().as_ref()).await {
+            tracing::warn!(error = %e, "runtime config not loaded; using the defaults until the store answers");
+        }
+        state.engine.set_ttl(state.runtime.get().ttl.ttl());
     }
 
     /// One full warm of every gateway (`models-cache warm`).
     pub async fn warm(&self, trigger: Trigger) -> WarmReport {
-        self.state
-            .warmer
-            .warm(&self.state.gateways.active, trigger)
-            .await
+        self.load_runtime_config().await;
+        let selection = full_selection(&self.state.gateways, &self.state.runtime.get());
+        let report = self.state.warmer.warm(&selection, trigger).await;
+        let _ = self.state.engine.stats().flush().await;
+        report
+    }
+}
+
+/// Warms the missing or stale gateways, unless the runtime config says not to.
+async fn warm_at_start(state: AppState) {
+    let config = state.runtime.get();
+    if !(config.enabled && config.warm_on_startup) {
+        tracing::info!("start-up warm skipped: turned off in the runtime config");
+        return;
+    }
+    let selection = full_selection(&state.gateways, &config);
+    state
+        .warmer
+        .warm_outdated(&selection, Trigger::Startup)
+        .await;
+}
+
+/// Every second: picks up runtime config changes made on any instance, and
+/// adds this instance's counts to the shared stats.
+async fn housekeeping(state: AppState) {
+    let mut every = tokio::time::interval(RELOAD_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let store = state.engine.store().as_ref();
+        if state.runtime.reload(store).await.is_ok() {
+            state.engine.set_ttl(state.runtime.get().ttl.ttl());
+        }
+        let _ = state.engine.stats().flush().await;
+    }
+}
+
+/// Drops this instance's copy of whatever another instance invalidated.
+async fn listen_for_drops(state: AppState) {
+    let Some(mut notices) = state.engine.store().notices() else {
+        return;
+    };
+    while let Some(notice) = notices.recv().await {
+        state.engine.on_notice(&notice).await;
     }
 }
 

@@ -74,7 +74,10 @@ pub struct Config {
     pub warming_secret: Option<Secret>,
     /// Bearer secret of the cron endpoint; `None` disables it.
     pub cron_secret: Option<Secret>,
+    /// Checked to be a valid DSN.
     pub sentry_dsn: Option<String>,
+    /// Share of requests traced as Sentry transactions (0 to 1).
+    pub sentry_traces_sample_rate: f32,
     pub log: LogConfig,
     /// Warm missing or stale gateways when the server starts. Not an
     /// environment variable: tests turn it off to count upstream requests.
@@ -118,7 +121,8 @@ impl Config {
             revalidate_backoff: duration("REVALIDATE_BACKOFF", "30s")?,
             warming_secret: var("CACHE_WARMING_SECRET").map(Secret::new),
             cron_secret: var("CRON_SECRET").map(Secret::new),
-            sentry_dsn: var("SENTRY_DSN"),
+            sentry_dsn: parse_sentry_dsn(var("SENTRY_DSN"))?,
+            sentry_traces_sample_rate: parse_sample_rate(var("SENTRY_TRACES_SAMPLE_RATE"))?,
             log: parse_log(var("RUST_LOG"), var("LOG_FORMAT"))?,
             warm_on_startup: true,
         })
@@ -175,6 +179,29 @@ fn check_redis_url(var: &str, url: &str) -> Result<(), ConfigError> {
         _ => Err(ConfigError::new(
             var,
             "not a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379/0)",
+        )),
+    }
+}
+
+fn parse_sentry_dsn(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(dsn) = raw else { return Ok(None) };
+    // The DSN holds the project's public key: not echoed back.
+    match dsn.parse::<sentry::types::Dsn>() {
+        Ok(_) => Ok(Some(dsn)),
+        Err(e) => Err(ConfigError::new(
+            "SENTRY_DSN",
+            format!("not a Sentry DSN ({e}); expected https://<key>@<host>/<project>"),
+        )),
+    }
+}
+
+fn parse_sample_rate(raw: Option<String>) -> Result<f32, ConfigError> {
+    let Some(raw) = raw else { return Ok(0.1) };
+    match raw.trim().parse::<f32>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(ConfigError::new(
+            "SENTRY_TRACES_SAMPLE_RATE",
+            format!("invalid rate {raw:?}; use a number from 0 to 1, e.g. 0.1"),
         )),
     }
 }

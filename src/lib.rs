@@ -8,7 +8,9 @@
 //! - [`store`] — the [`store::Store`] trait, over Redis or an embedded map.
 //! - [`cache`] — the SWR engine — freshness, single-flight, cross-instance
 //!   locks, stale-if-error, backoff. The read path lives in `cache::engine`.
-//! - [`warm`] — full warms and their recorded status.
+//! - [`warm`] — full warms, their recorded status, the background refresh.
+//! - [`runtime`] — the operator's runtime config, shared through the store.
+//! - [`stats`] — the operator's counters, shared through the store.
 //! - [`http`] — the API, one module per route group, one error type.
 //! - [`app`] — wires the above together and serves; `main` stays thin.
 //! - [`telemetry`] — logging set-up.
@@ -18,7 +20,9 @@ pub mod cache;
 pub mod config;
 pub mod gateways;
 pub mod http;
+pub mod runtime;
 pub mod secret;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod warm;

@@ -19,6 +19,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     telemetry::init(&config.log);
+    // Before the runtime starts, so that every worker thread reports to it.
+    let _sentry = telemetry::sentry::init(
+        config.sentry_dsn.as_deref(),
+        config.sentry_traces_sample_rate,
+    );
     let runtime = tokio::runtime::Runtime::new().expect("BUG: cannot start the tokio runtime");
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => runtime.block_on(serve(config)),

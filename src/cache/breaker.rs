@@ -54,6 +54,7 @@ impl Breaker {
     }
 
     fn open(&self, error: &StoreError) {
+        crate::telemetry::metrics::store_error();
         let was_closed = self.state().replace(Instant::now() + RETRY_AFTER).is_none();
         if was_closed {
             tracing::warn!(%error, "store unavailable; serving from memory until it answers");

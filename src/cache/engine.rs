@@ -28,7 +28,10 @@ use super::flight::{Flight, Flights};
 use super::{Entry, Freshness, ReadOutcome, now_ms};
 use crate::config::Ttl;
 use crate::gateways::{FetchError, Fetcher, Gateway};
-use crate::store::{SaveOutcome, Store};
+use crate::stats::{Counter, Stats};
+use crate::store::{Notice, SaveOutcome, Store};
+use crate::telemetry::metrics;
+use crate::telemetry::sentry::OpSpan;
 
 /// Bound on a store read made for a reader.
 const READ_BOUND: Duration = Duration::from_millis(250);
@@ -49,6 +52,15 @@ pub enum Mode {
     Read,
     /// An explicit warm: always fetches (or joins a fetch in flight).
     Warm,
+}
+
+/// Why a flight fetches, for the revalidation counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// A stale entry's background revalidation.
+    Revalidate,
+    /// Anything else: a cold read, a warm.
+    Fill,
 }
 
 /// What the caller already has. A fetch that lands in the store after it (by
@@ -86,28 +98,46 @@ impl GatewayView {
 
 type FlightResult = Result<Entry, FetchError>;
 
+/// A gateway whose fetches are failing on this instance.
+struct Failure {
+    /// Readers leave the gateway alone until then.
+    retry_at: Instant,
+    error: String,
+    /// The first failure since the last success.
+    since: Instant,
+}
+
 pub struct Engine {
     store: Arc<dyn Store>,
     fetcher: Fetcher,
-    ttl: Ttl,
+    /// Lifetimes given to entries written from now on (runtime-tunable).
+    ttl: RwLock<Ttl>,
     backoff: Duration,
+    stats: Arc<Stats>,
     /// This instance's copy of each gateway's entry: what reads are served
     /// from (also while the store is down), synced with the store.
     local: RwLock<HashMap<String, Entry>>,
-    /// Recent fetch failures on this instance: (retry after, error).
-    failures: Mutex<HashMap<String, (Instant, String)>>,
+    /// Gateways failing on this instance, until their next success.
+    failures: Mutex<HashMap<String, Failure>>,
     flights: Arc<Flights<FlightResult>>,
     /// Bounds every store call and skips the store right after a failure.
     breaker: Breaker,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, fetcher: Fetcher, ttl: Ttl, backoff: Duration) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        fetcher: Fetcher,
+        ttl: Ttl,
+        backoff: Duration,
+        stats: Arc<Stats>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             fetcher,
-            ttl,
+            ttl: RwLock::new(ttl),
             backoff,
+            stats,
             local: RwLock::default(),
             failures: Mutex::default(),
             flights: Flights::new(),
@@ -119,6 +149,24 @@ impl Engine {
         &self.store
     }
 
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    pub fn ttl(&self) -> Ttl {
+        *self.ttl.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entries written from now on get `ttl`; stored ones keep theirs.
+    pub fn set_ttl(&self, ttl: Ttl) {
+        *self.ttl.write().unwrap_or_else(|p| p.into_inner()) = ttl;
+    }
+
+    /// How long `gateway` has been failing on this instance, if it is.
+    pub fn failing_for(&self, gateway: &str) -> Option<Duration> {
+        self.lock_failures().get(gateway).map(|f| f.since.elapsed())
+    }
+
     /// Serves `gateways` by the stale-while-revalidate rules (module doc).
     pub async fn read(self: &Arc<Self>, gateways: &[Arc<Gateway>]) -> Vec<GatewayView> {
         let now = now_ms();
@@ -127,7 +175,11 @@ impl Engine {
             .iter()
             .zip(entries)
             .map(|(gateway, entry)| self.serve(gateway, entry, now));
-        join_all(views).await
+        let views = join_all(views).await;
+        for view in &views {
+            self.stats.read(&view.gateway.id, view.outcome);
+        }
+        views
     }
 
     /// The cache state of `gateways`, without fetching or revalidating.
@@ -180,6 +232,15 @@ impl Engine {
             .remove(gateway);
     }
 
+    /// Another instance dropped `notice.gateway`: drop our copy, and say so.
+    pub async fn on_notice(&self, notice: &Notice) {
+        self.forget(&notice.gateway);
+        let _ = self
+            .breaker
+            .call(WRITE_BOUND, self.store.acknowledge(&notice.nonce))
+            .await;
+    }
+
     async fn serve(
         self: &Arc<Self>,
         gateway: &Arc<Gateway>,
@@ -225,6 +286,9 @@ impl Engine {
         let engine = Arc::clone(self);
         let owned = Arc::clone(gateway);
         let work = async move { engine.fly(&owned, mode, baseline).await };
+        // The flight runs in its own task: it reports its spans to the
+        // request that started it.
+        let work = sentry::SentryFutureExt::bind_hub(work, sentry::Hub::current());
         let panicked = Err(FetchError::Request("BUG: the fetch task panicked".into()));
         self.flights.join_or_start(&gateway.id, work, panicked)
     }
@@ -241,6 +305,11 @@ impl Engine {
             Baseline::Seen(version) => version,
             Baseline::Current => self.stored_version(id).await,
         };
+        // A stale reader's flight is a revalidation; counted where it fetches.
+        let purpose = match (mode, baseline) {
+            (Mode::Read, Baseline::Seen(Some(_))) => Purpose::Revalidate,
+            _ => Purpose::Fill,
+        };
         let token = format!("{:032x}", rand::random::<u128>());
         let lock_ttl = gateway.timeout + LOCK_MARGIN;
         let locked = self
@@ -250,7 +319,7 @@ impl Engine {
             Ok(true) => {
                 let result = match self.newer_than(id, seen).await {
                     Some(landed_meanwhile) => Ok(landed_meanwhile),
-                    None => self.fetch_and_store(gateway).await,
+                    None => self.fetch_and_store(gateway, purpose).await,
                 };
                 let _ = self
                     .breaker
@@ -258,10 +327,13 @@ impl Engine {
                     .await;
                 result
             }
-            Ok(false) => self.await_other_instance(gateway, seen, lock_ttl).await,
+            Ok(false) => {
+                self.await_other_instance(gateway, seen, lock_ttl, purpose)
+                    .await
+            }
             // No store to coordinate through: fetch anyway (in-process
             // single-flight still holds) rather than leave readers empty.
-            Err(_) => self.fetch_and_store(gateway).await,
+            Err(_) => self.fetch_and_store(gateway, purpose).await,
         }
     }
 
@@ -272,6 +344,7 @@ impl Engine {
         gateway: &Gateway,
         seen: Option<u64>,
         max_wait: Duration,
+        purpose: Purpose,
     ) -> FlightResult {
         let id = gateway.id.as_str();
         let deadline = Instant::now() + max_wait;
@@ -285,7 +358,7 @@ impl Engine {
                 Ok(false) => break,
                 Ok(true) if Instant::now() < deadline => continue,
                 Ok(true) => return Err(FetchError::LockWait),
-                Err(_) => return self.fetch_and_store(gateway).await,
+                Err(_) => return self.fetch_and_store(gateway, purpose).await,
             }
         }
         if let Some(entry) = self.newer_than(id, seen).await {
@@ -300,15 +373,32 @@ impl Engine {
         ))
     }
 
-    async fn fetch_and_store(&self, gateway: &Gateway) -> FlightResult {
+    async fn fetch_and_store(&self, gateway: &Gateway, purpose: Purpose) -> FlightResult {
         let started = now_ms();
-        let result = match self.fetcher.fetch(gateway).await {
+        let clock = Instant::now();
+        let span = OpSpan::upstream(&gateway.id, || gateway.location());
+        let fetched = self.fetcher.fetch(gateway).await;
+        let took = clock.elapsed();
+        span.finish_status(fetched.is_ok());
+        let result = match fetched {
             Ok(models) => {
-                self.store_fetched(gateway, Entry::new(started, self.ttl, models))
+                self.store_fetched(gateway, Entry::new(started, self.ttl(), models))
                     .await
             }
             Err(e) => Err(e),
         };
+        metrics::fetched(
+            &gateway.id,
+            took,
+            result.as_ref().err().map(FetchError::kind),
+        );
+        if purpose == Purpose::Revalidate {
+            self.stats.count(Counter::Revalidations);
+            if result.is_err() {
+                self.stats.count(Counter::RevalidationFailures);
+            }
+            metrics::revalidated(&gateway.id, result.is_ok());
+        }
         match &result {
             Ok(entry) => self.clear_failure(gateway, entry).await,
             Err(e) => self.record_failure(&gateway.id, e).await,
@@ -326,11 +416,14 @@ impl Engine {
         {
             return Err(FetchError::EmptyList(cached.models.len()));
         }
-        match self
+        let span = OpSpan::cache_put(|| self.store.entry_key(id));
+        let saved = self
             .breaker
             .call(WRITE_BOUND, self.store.save(id, &entry))
-            .await
-        {
+            .await;
+        let size = span.is_recording().then(|| entry.byte_size());
+        span.finish_put(size, saved.is_ok());
+        match saved {
             Ok(SaveOutcome::Saved) => {
                 self.remember(id, &entry);
                 Ok(entry)
@@ -360,9 +453,18 @@ impl Engine {
 
     async fn record_failure(&self, gateway: &str, error: &FetchError) {
         let message = error.to_string();
-        let retry_at = Instant::now() + self.backoff;
+        let now = Instant::now();
         self.lock_failures()
-            .insert(gateway.to_owned(), (retry_at, message.clone()));
+            .entry(gateway.to_owned())
+            .and_modify(|f| {
+                f.retry_at = now + self.backoff;
+                f.error.clone_from(&message);
+            })
+            .or_insert_with(|| Failure {
+                retry_at: now + self.backoff,
+                error: message.clone(),
+                since: now,
+            });
         let _ = self
             .breaker
             .call(
@@ -387,8 +489,8 @@ impl Engine {
 
     fn local_failure(&self, gateway: &str) -> Option<String> {
         let failures = self.lock_failures();
-        let (retry_at, error) = failures.get(gateway)?;
-        (Instant::now() < *retry_at).then(|| error.clone())
+        let failure = failures.get(gateway)?;
+        (Instant::now() < failure.retry_at).then(|| failure.error.clone())
     }
 
     /// Brings this instance's copies in line with the store: versions that
@@ -432,10 +534,16 @@ impl Engine {
         let now = now_ms();
         let servable = |e: &Entry| e.freshness(now) != Freshness::Expired;
         let lookups = gateways.iter().map(|g| async move {
-            match self.local_entry(&g.id).filter(servable) {
+            let span = OpSpan::cache_get(|| self.store.entry_key(&g.id));
+            let entry = match self.local_entry(&g.id).filter(servable) {
                 Some(entry) => Some(entry),
                 None => self.load_from_store(&g.id).await.filter(servable),
-            }
+            };
+            let size = span
+                .is_recording()
+                .then(|| entry.as_ref().map_or(0, Entry::byte_size));
+            span.finish_get(entry.is_some(), size);
+            entry
         });
         join_all(lookups).await
     }
@@ -496,7 +604,7 @@ impl Engine {
         }
     }
 
-    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, String)>> {
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failure>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

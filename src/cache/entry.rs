@@ -52,6 +52,12 @@ impl Entry {
     pub fn age_ms(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.fetched_at)
     }
+
+    /// The models list's size as JSON, in bytes (telemetry only: it
+    /// serialises the list to count).
+    pub fn byte_size(&self) -> usize {
+        serde_json::to_vec(&*self.models).map_or(0, |v| v.len())
+    }
 }
 
 /// Milliseconds since the Unix epoch.

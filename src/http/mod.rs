@@ -2,12 +2,14 @@
 //! them, sets the body limit and the JSON fallbacks, and holds the lookups
 //! every group shares.
 
+mod admin;
 mod auth;
 mod caching;
 mod catalog;
 mod error;
 mod gateway_state;
 mod health;
+mod metrics;
 mod warm;
 
 use std::sync::Arc;
@@ -33,7 +35,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(json_405(catalog::router()).layer(catalog::cors()))
         .merge(json_405(warm::router()))
+        .merge(json_405(admin::router()))
         .merge(json_405(health::router()))
+        .merge(json_405(metrics::router()))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -63,6 +67,12 @@ fn select_gateways<'a>(
         }
     }
     Ok(selection)
+}
+
+/// Parses a JSON request body; the error says what was expected.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body ({e}); expected {expected}")))
 }
 
 impl From<BytesRejection> for ApiError {

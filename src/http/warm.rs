@@ -15,10 +15,10 @@ use serde_json::json;
 
 use super::auth::{self, Guard};
 use super::gateway_state::GatewayState;
-use super::{ApiError, select_gateways};
+use super::{ApiError, json_body, select_gateways};
 use crate::app::AppState;
 use crate::cache::now_ms;
-use crate::warm::{Trigger, WarmReport};
+use crate::warm::{Trigger, WarmReport, full_selection};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,6 +40,7 @@ async fn warm_models(
 ) -> Result<Response, ApiError> {
     auth::require(&headers, state.secrets.warming.as_ref(), Guard::Warming)?;
     let request = parse_body(body?)?;
+    require_warming_on(&state)?;
     let selection = match request.gateways {
         Some(ids) if ids.is_empty() => {
             return Err(ApiError::BadRequest(
@@ -47,7 +48,7 @@ async fn warm_models(
             ));
         }
         Some(ids) => select_gateways(&state.gateways, ids.iter().map(String::as_str))?,
-        None => state.gateways.active.clone(),
+        None => full_selection(&state.gateways, &state.runtime.get()),
     };
     let report = state.warmer.warm(&selection, Trigger::Manual).await;
     Ok(warm_response(report))
@@ -59,10 +60,9 @@ async fn cron_warm(
 ) -> Result<Response, ApiError> {
     // Only the bearer counts: `x-vercel-cron` can be sent by anyone.
     auth::require(&headers, state.secrets.cron.as_ref(), Guard::Cron)?;
-    let report = state
-        .warmer
-        .warm(&state.gateways.active, Trigger::Cron)
-        .await;
+    require_warming_on(&state)?;
+    let selection = full_selection(&state.gateways, &state.runtime.get());
+    let report = state.warmer.warm(&selection, Trigger::Cron).await;
     Ok(warm_response(report))
 }
 
@@ -85,15 +85,22 @@ fn parse_body(body: Bytes) -> Result<WarmRequest, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(WarmRequest::default());
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "invalid JSON body ({e}); expected {{\"gateways\":[\"<id>\", …]}} or no body"
+    json_body(&body, "{\"gateways\":[\"<id>\", …]} or no body")
+}
+
+/// 503 while the runtime config turns warming off.
+pub fn require_warming_on(state: &AppState) -> Result<(), ApiError> {
+    if state.runtime.get().enabled {
+        Ok(())
+    } else {
+        Err(ApiError::Disabled(
+            "warming is turned off in the runtime config: PUT /api/cache/config with {\"enabled\":true} to turn it on",
         ))
-    })
+    }
 }
 
 /// 200 with the report, or 502 when every gateway failed.
-fn warm_response(report: WarmReport) -> Response {
+pub fn warm_response(report: WarmReport) -> Response {
     let status = if report.all_failed() {
         StatusCode::BAD_GATEWAY
     } else {

@@ -6,8 +6,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 
-use super::{SaveOutcome, Store, StoreError};
+use super::{Notice, SaveOutcome, Store, StoreError};
 use crate::cache::{Entry, now_ms};
 
 #[derive(Default)]
@@ -22,6 +23,8 @@ struct State {
     locks: HashMap<String, (String, Instant)>,
     backoffs: HashMap<String, (String, Instant)>,
     docs: HashMap<String, String>,
+    counters: HashMap<String, u64>,
+    claims: HashMap<String, (String, Instant)>,
 }
 
 impl EmbeddedStore {
@@ -64,6 +67,10 @@ fn live<'a>(map: &'a mut HashMap<String, (String, Instant)>, key: &str) -> Optio
 impl Store for EmbeddedStore {
     fn describe(&self) -> String {
         "embedded in-process store (single instance, not persisted)".into()
+    }
+
+    fn entry_key(&self, gateway: &str) -> String {
+        format!("models:{gateway}")
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -159,5 +166,56 @@ impl Store for EmbeddedStore {
 
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(self.state().docs.get(name).cloned())
+    }
+
+    async fn update_counters(
+        &self,
+        add: &[(&str, u64)],
+        set: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        for (field, delta) in add {
+            *state.counters.entry((*field).to_owned()).or_default() += delta;
+        }
+        for (field, value) in set {
+            state.counters.insert((*field).to_owned(), *value);
+        }
+        Ok(())
+    }
+
+    async fn counters(&self) -> Result<HashMap<String, u64>, StoreError> {
+        Ok(self.state().counters.clone())
+    }
+
+    async fn reset_counters(&self) -> Result<(), StoreError> {
+        self.state().counters.clear();
+        Ok(())
+    }
+
+    async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if live(&mut state.claims, name).is_some() {
+            return Ok(false);
+        }
+        let until = Instant::now() + ttl;
+        state.claims.insert(name.to_owned(), (String::new(), until));
+        Ok(true)
+    }
+
+    /// One instance: the caller dropped its own copy, nobody else to tell.
+    async fn notify_dropped(&self, _gateway: &str, _nonce: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn acknowledge(&self, _nonce: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn acknowledgements(&self, _nonce: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn notices(&self) -> Option<mpsc::Receiver<Notice>> {
+        None
     }
 }

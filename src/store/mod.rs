@@ -8,11 +8,14 @@
 //! owner token only. Key names live in [`Keys`].
 
 mod embedded;
+mod pubsub;
 mod redis;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 
 pub use self::embedded::EmbeddedStore;
 pub use self::redis::RedisStore;
@@ -37,6 +40,8 @@ pub enum SaveOutcome {
 pub trait Store: Send + Sync + 'static {
     /// Where the data lives, for the start-up log (no password).
     fn describe(&self) -> String;
+    /// The key naming `gateway`'s entry, for telemetry.
+    fn entry_key(&self, gateway: &str) -> String;
     async fn ping(&self) -> Result<(), StoreError>;
     /// Each gateway's stored version (`fetched_at`), `None` if absent: the
     /// cheap question a reader asks before loading a whole list.
@@ -65,6 +70,55 @@ pub trait Store: Send + Sync + 'static {
     /// A small shared document (warm status…) by name.
     async fn put_doc(&self, name: &str, json: &str) -> Result<(), StoreError>;
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Adds `add` to the shared counters and sets `set`, in one step.
+    async fn update_counters(
+        &self,
+        add: &[(&str, u64)],
+        set: &[(&str, u64)],
+    ) -> Result<(), StoreError>;
+    /// Every shared counter (absent ones are 0).
+    async fn counters(&self) -> Result<HashMap<String, u64>, StoreError>;
+    async fn reset_counters(&self) -> Result<(), StoreError>;
+    /// Claims `name` for `ttl`: true for exactly one caller across instances
+    /// until the claim expires.
+    async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Tells every instance listening on [`Store::notices`] that `gateway`
+    /// was dropped; returns how many heard it.
+    async fn notify_dropped(&self, gateway: &str, nonce: &str) -> Result<u64, StoreError>;
+    /// A listener's receipt of notice `nonce`.
+    async fn acknowledge(&self, nonce: &str) -> Result<(), StoreError>;
+    /// How many listeners acknowledged `nonce`.
+    async fn acknowledgements(&self, nonce: &str) -> Result<u64, StoreError>;
+    /// A feed of drop notices from every instance, `(gateway, nonce)`, kept
+    /// connected in the background; `None` where there is nobody else to hear
+    /// from (the embedded store) or no channel (Redis Cluster, where the
+    /// periodic sync alone propagates drops).
+    fn notices(&self) -> Option<mpsc::Receiver<Notice>>;
+}
+
+/// An instance dropped a gateway's entry; listeners drop their copies and
+/// acknowledge `nonce`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub gateway: String,
+    pub nonce: String,
+}
+
+impl Notice {
+    pub(crate) fn encode(gateway: &str, nonce: &str) -> String {
+        format!("dropped {gateway} {nonce}")
+    }
+
+    pub(crate) fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.strip_prefix("dropped ")?.split(' ');
+        let (gateway, nonce) = (parts.next()?, parts.next()?);
+        Some(Self {
+            gateway: gateway.to_owned(),
+            nonce: nonce.to_owned(),
+        })
+    }
 }
 
 /// Key names under the configured prefix. Gateway ids never contain `:`, so
@@ -99,5 +153,25 @@ impl Keys {
     /// `models:doc:<name>`: shared documents such as `warm:last`.
     pub fn doc(&self, name: &str) -> String {
         format!("{}doc:{name}", self.prefix)
+    }
+
+    /// `models:stats:counters`: the shared counters (a hash).
+    pub fn stats(&self) -> String {
+        format!("{}stats:counters", self.prefix)
+    }
+
+    /// `models:claim:<name>`: one-off claims (background refresh slots).
+    pub fn claim(&self, name: &str) -> String {
+        format!("{}claim:{name}", self.prefix)
+    }
+
+    /// `models:events:dropped`: the pub/sub channel of drop notices.
+    pub fn events(&self) -> String {
+        format!("{}events:dropped", self.prefix)
+    }
+
+    /// `models:ack:<nonce>`: receipts of one drop notice.
+    pub fn ack(&self, nonce: &str) -> String {
+        format!("{}ack:{nonce}", self.prefix)
     }
 }

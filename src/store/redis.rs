@@ -7,6 +7,7 @@
 //! version changed. Every operation is bounded by [`OP_TIMEOUT`]; a slow or
 //! stopped Redis returns an error, never a hang.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,9 @@ use async_trait::async_trait;
 use deadpool_redis::redis::{self, AsyncCommands, RedisFuture, Script, Value, aio::ConnectionLike};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 
-use super::{Keys, SaveOutcome, Store, StoreError};
+use tokio::sync::mpsc;
+
+use super::{Keys, Notice, SaveOutcome, Store, StoreError};
 use crate::cache::{Entry, now_ms};
 use crate::gateways::Model;
 
@@ -35,6 +38,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {1, 0}
 ";
 
+/// How long a drop notice's receipts are kept.
+const ACK_TTL: Duration = Duration::from_secs(30);
+
 /// Deletes the lock only if `token` still owns it.
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -47,6 +53,8 @@ pub struct RedisStore {
     description: String,
     save: Arc<Script>,
     unlock: Arc<Script>,
+    /// The single server's URL, for the pub/sub connection (none on a cluster).
+    pubsub_url: Option<String>,
 }
 
 enum Pool {
@@ -69,7 +77,9 @@ impl RedisStore {
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| StoreError(format!("cannot configure the Redis pool: {e}")))?;
-        Ok(Self::with_pool(Pool::Single(pool), prefix, redacted(url)))
+        let mut store = Self::with_pool(Pool::Single(pool), prefix, redacted(url));
+        store.pubsub_url = Some(url.to_owned());
+        Ok(store)
     }
 
     pub fn cluster(urls: &[String], prefix: &str) -> Result<Self, StoreError> {
@@ -93,6 +103,7 @@ impl RedisStore {
             description: format!("Redis at {location} (key prefix {prefix:?})"),
             save: Arc::new(Script::new(SAVE_SCRIPT)),
             unlock: Arc::new(Script::new(UNLOCK_SCRIPT)),
+            pubsub_url: None,
         }
     }
 
@@ -127,6 +138,10 @@ impl RedisStore {
 impl Store for RedisStore {
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn entry_key(&self, gateway: &str) -> String {
+        self.keys.entry(gateway)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -282,6 +297,83 @@ impl Store for RedisStore {
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {
         let key = self.keys.doc(name);
         self.run(async |c| c.get(&key).await).await
+    }
+
+    async fn update_counters(
+        &self,
+        add: &[(&str, u64)],
+        set: &[(&str, u64)],
+    ) -> Result<(), StoreError> {
+        let key = self.keys.stats();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (field, delta) in add.iter().filter(|(_, d)| *d > 0) {
+            pipe.hincr(&key, field, *delta).ignore();
+        }
+        for (field, value) in set {
+            pipe.hset(&key, field, *value).ignore();
+        }
+        self.run(async |c| pipe.query_async::<()>(c).await).await
+    }
+
+    async fn counters(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let key = self.keys.stats();
+        self.run(async |c| c.hgetall(&key).await).await
+    }
+
+    async fn reset_counters(&self) -> Result<(), StoreError> {
+        let key = self.keys.stats();
+        self.run(async |c| c.del::<_, ()>(&key).await).await
+    }
+
+    async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = self.keys.claim(name);
+        let ttl_ms = crate::cache::millis(ttl).max(1);
+        let set: Option<String> = self
+            .run(async |c| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(crate::cache::now_ms())
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn notify_dropped(&self, gateway: &str, nonce: &str) -> Result<u64, StoreError> {
+        if self.pubsub_url.is_none() {
+            return Ok(0);
+        }
+        let channel = self.keys.events();
+        let message = Notice::encode(gateway, nonce);
+        self.run(async |c| c.publish(&channel, &message).await)
+            .await
+    }
+
+    async fn acknowledge(&self, nonce: &str) -> Result<(), StoreError> {
+        let key = self.keys.ack(nonce);
+        let ttl_ms = crate::cache::millis(ACK_TTL);
+        let mut pipe = redis::pipe();
+        pipe.incr(&key, 1)
+            .ignore()
+            .pexpire(&key, ttl_ms as i64)
+            .ignore();
+        self.run(async |c| pipe.query_async::<()>(c).await).await
+    }
+
+    async fn acknowledgements(&self, nonce: &str) -> Result<u64, StoreError> {
+        let key = self.keys.ack(nonce);
+        let count: Option<u64> = self.run(async |c| c.get(&key).await).await?;
+        Ok(count.unwrap_or(0))
+    }
+
+    fn notices(&self) -> Option<mpsc::Receiver<Notice>> {
+        let url = self.pubsub_url.clone()?;
+        Some(super::pubsub::feed(url, self.keys.events()))
     }
 }
 

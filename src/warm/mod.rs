@@ -5,6 +5,10 @@
 //! coalesce with each other and with readers per gateway (in-process and across
 //! instances): two warms at once cost one upstream request per gateway. The
 //! last warm's record is kept in the store for `GET /api/cache/warm-models`.
+//! Every warm is counted in the shared stats and the metrics, and each gateway
+//! it failed to fetch is one Sentry event.
+
+pub mod background;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +19,9 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Baseline, Engine, Freshness, Mode, now_ms};
-use crate::gateways::Gateway;
+use crate::gateways::{Gateway, Gateways};
+use crate::runtime::RuntimeConfig;
+use crate::telemetry;
 
 /// Store document holding the last warm's [`WarmRecord`].
 const LAST_WARM_DOC: &str = "warm:last";
@@ -59,6 +65,9 @@ pub struct GatewayOutcome {
     pub count: usize,
     pub duration_ms: u64,
     pub error: Option<String>,
+    /// The error's kind (`timeout`, `auth`…), for telemetry.
+    #[serde(skip)]
+    pub error_kind: Option<&'static str>,
 }
 
 impl WarmReport {
@@ -187,19 +196,30 @@ impl Warmer {
                 count: entry.models.len(),
                 duration_ms,
                 error: None,
+                error_kind: None,
             },
             Err(e) => GatewayOutcome {
                 ok: false,
                 count: 0,
                 duration_ms,
                 error: Some(e.to_string()),
+                error_kind: Some(e.kind()),
             },
         };
         (gateway.id.clone(), outcome)
     }
 
     async fn record(&self, trigger: Trigger, started_at: u64, report: &WarmReport) {
+        let finished_at = now_ms();
+        self.engine
+            .stats()
+            .warm_finished(finished_at, report.duration_ms);
+        let took = std::time::Duration::from_millis(report.duration_ms);
+        telemetry::metrics::warmed(trigger.as_str(), took, !report.success);
         for (gateway, o) in &report.gateways {
+            if let Some(error) = &o.error {
+                telemetry::sentry::warm_failed(gateway, trigger.as_str(), o.error_kind, error);
+            }
             tracing::info!(
                 trigger = trigger.as_str(),
                 gateway,
@@ -213,7 +233,7 @@ impl Warmer {
         let record = WarmRecord {
             trigger,
             started_at,
-            finished_at: now_ms(),
+            finished_at,
             report: report.clone(),
         };
         let json = serde_json::to_string(&record).expect("BUG: a warm record always serialises");
@@ -221,4 +241,15 @@ impl Warmer {
             tracing::warn!(error = %e, "could not record the warm status");
         }
     }
+}
+
+/// The gateways a full warm covers: the active ones the runtime config's
+/// `warmGateways` does not turn off.
+pub fn full_selection(gateways: &Gateways, config: &RuntimeConfig) -> Vec<Arc<Gateway>> {
+    gateways
+        .active
+        .iter()
+        .filter(|g| config.warm_gateways.get(&g.id).copied().unwrap_or(true))
+        .cloned()
+        .collect()
 }

@@ -3,6 +3,9 @@
 //! Logs go to stderr, so that stdout carries only command output
 //! (`models-cache warm` prints its JSON report there).
 
+pub mod metrics;
+pub mod sentry;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;

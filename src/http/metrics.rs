@@ -1,0 +1,37 @@
+//! `GET /metrics`: Prometheus text. Public, like the catalog: it holds no
+//! secret, only counts, durations and ages (see [`crate::telemetry::metrics`]).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::app::AppState;
+use crate::cache::now_ms;
+use crate::telemetry::metrics::{self, GatewaySample};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    let views = state.engine.inspect(&state.gateways.active).await;
+    let stats = state.engine.stats();
+    let samples: Vec<GatewaySample> = views
+        .iter()
+        .map(|view| GatewaySample {
+            view,
+            reads: stats.reads_of(&view.gateway.id),
+            failing_for: state.engine.failing_for(&view.gateway.id),
+        })
+        .collect();
+    let body = metrics::render(&samples, state.engine.ttl(), now_ms());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}

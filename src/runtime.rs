@@ -1,0 +1,314 @@
+//! The runtime config (`GET`/`PUT /api/cache/config`): what operators tune
+//! without a redeploy, shared by every instance and kept across restarts.
+//!
+//! The store holds only the operator's *overrides* (`models:doc:config:runtime`);
+//! the effective config is the start-up defaults with those applied. So a
+//! setting nobody touched keeps following the environment (`CACHE_FRESH_TTL`…),
+//! and a `PUT` merges into the overrides, is validated as a whole against the
+//! configured gateways, and only then written: a bad field changes nothing.
+//! Every instance re-reads the overrides every [`RELOAD_INTERVAL`].
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Ttl;
+use crate::store::{Store, StoreError};
+
+/// Store document holding the overrides.
+const OVERRIDES_DOC: &str = "config:runtime";
+/// How often an instance picks up another's changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest background refresh interval accepted.
+pub const MIN_REFRESH_INTERVAL_MS: u64 = 10_000;
+/// Background refresh interval until an operator sets one (the cron's 3 h).
+const DEFAULT_REFRESH_INTERVAL_MS: u64 = 3 * 3600 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Warming on/off: when off, no warm runs (start-up, background, cron,
+    /// operator); reads are still served and revalidated as usual.
+    pub enabled: bool,
+    /// At start, warm the gateways whose entry is missing or stale.
+    pub warm_on_startup: bool,
+    /// Which gateways a full warm covers (every configured gateway is listed).
+    pub warm_gateways: BTreeMap<String, bool>,
+    pub background_refresh: BackgroundRefresh,
+    pub ttl: TtlConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackgroundRefresh {
+    /// A full warm every `intervalMs`, by one instance per interval.
+    pub enabled: bool,
+    pub interval_ms: u64,
+}
+
+/// Applies to entries written from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TtlConfig {
+    pub fresh_ms: u64,
+    pub stale_ms: u64,
+}
+
+impl TtlConfig {
+    pub fn ttl(self) -> Ttl {
+        Ttl {
+            fresh: Duration::from_millis(self.fresh_ms),
+            stale: Duration::from_millis(self.stale_ms),
+        }
+    }
+}
+
+/// A `PUT` that cannot be applied; the message names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigUpdateError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The effective config of this instance, kept in line with the store.
+pub struct Runtime {
+    defaults: Value,
+    gateways: Vec<String>,
+    overrides: RwLock<Value>,
+    current: RwLock<RuntimeConfig>,
+}
+
+impl Runtime {
+    pub fn new(ttl: Ttl, gateways: Vec<String>) -> Self {
+        let defaults = RuntimeConfig {
+            enabled: true,
+            warm_on_startup: true,
+            warm_gateways: gateways.iter().map(|g| (g.clone(), true)).collect(),
+            background_refresh: BackgroundRefresh {
+                enabled: false,
+                interval_ms: DEFAULT_REFRESH_INTERVAL_MS,
+            },
+            ttl: TtlConfig {
+                fresh_ms: crate::cache::millis(ttl.fresh),
+                stale_ms: crate::cache::millis(ttl.stale),
+            },
+        };
+        Self {
+            defaults: serde_json::to_value(&defaults).expect("BUG: the config serialises"),
+            gateways,
+            overrides: RwLock::new(Value::Object(Map::new())),
+            current: RwLock::new(defaults),
+        }
+    }
+
+    pub fn get(&self) -> RuntimeConfig {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the overrides from the store. Stored overrides that no longer
+    /// validate (a gateway removed from the file) are dropped field by field.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let stored = store.get_doc(OVERRIDES_DOC).await?;
+        let overrides = stored
+            .and_then(|doc| serde_json::from_str::<Value>(&doc).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let overrides = self.keep_valid(overrides);
+        if let Ok(config) = self.effective(&overrides) {
+            self.install(overrides, config);
+        }
+        Ok(())
+    }
+
+    /// Merges `patch` into the overrides, validates, stores, applies.
+    pub async fn update(
+        &self,
+        store: &dyn Store,
+        patch: Value,
+    ) -> Result<RuntimeConfig, ConfigUpdateError> {
+        if !patch.is_object() {
+            return Err(ConfigUpdateError::Invalid(
+                "the body must be a JSON object with some of: enabled, warmOnStartup, warmGateways, backgroundRefresh, ttl".into(),
+            ));
+        }
+        // Start from the store's overrides, so a change made on another
+        // instance a moment ago is kept.
+        self.reload(store).await?;
+        let mut overrides = self
+            .overrides
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        merge(&mut overrides, patch);
+        let config = self
+            .effective(&overrides)
+            .map_err(ConfigUpdateError::Invalid)?;
+        store.put_doc(OVERRIDES_DOC, &overrides.to_string()).await?;
+        self.install(overrides, config.clone());
+        Ok(config)
+    }
+
+    fn install(&self, overrides: Value, config: RuntimeConfig) {
+        *self.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// The defaults with `overrides` applied, or what is wrong with them.
+    fn effective(&self, overrides: &Value) -> Result<RuntimeConfig, String> {
+        let mut value = self.defaults.clone();
+        merge(&mut value, overrides.clone());
+        let config: RuntimeConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner())
+        })?;
+        self.check(&config)?;
+        Ok(config)
+    }
+
+    fn check(&self, config: &RuntimeConfig) -> Result<(), String> {
+        if let Some(unknown) = config
+            .warm_gateways
+            .keys()
+            .find(|g| !self.gateways.contains(g))
+        {
+            return Err(format!(
+                "warmGateways: unknown gateway {unknown:?}; configured gateways: {}",
+                self.gateways.join(", ")
+            ));
+        }
+        if config.background_refresh.interval_ms < MIN_REFRESH_INTERVAL_MS {
+            return Err(format!(
+                "backgroundRefresh.intervalMs: must be at least {MIN_REFRESH_INTERVAL_MS} (10 s)"
+            ));
+        }
+        if config.ttl.fresh_ms == 0 {
+            return Err("ttl.freshMs: must be more than 0".into());
+        }
+        Ok(())
+    }
+
+    /// Drops the stored overrides that no longer apply, one field at a time.
+    fn keep_valid(&self, overrides: Value) -> Value {
+        let Value::Object(fields) = overrides else {
+            return Value::Object(Map::new());
+        };
+        let mut kept = Value::Object(Map::new());
+        for (name, value) in fields {
+            let mut candidate = kept.clone();
+            merge(
+                &mut candidate,
+                Value::Object(Map::from_iter([(name.clone(), value.clone())])),
+            );
+            if self.effective(&candidate).is_ok() {
+                kept = candidate;
+            } else if name == "warmGateways"
+                && let Value::Object(ids) = value
+            {
+                let known = ids.into_iter().filter(|(id, _)| self.gateways.contains(id));
+                merge(
+                    &mut kept,
+                    serde_json::json!({ "warmGateways": Map::from_iter(known) }),
+                );
+            }
+        }
+        kept
+    }
+}
+
+/// JSON merge: objects merge key by key, anything else replaces.
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+    use serde_json::json;
+
+    fn runtime() -> Runtime {
+        let ttl = Ttl {
+            fresh: Duration::from_secs(60),
+            stale: Duration::from_secs(120),
+        };
+        Runtime::new(ttl, vec!["a".into(), "b".into()])
+    }
+
+    #[tokio::test]
+    async fn a_partial_put_merges_into_the_defaults() {
+        let (rt, store) = (runtime(), EmbeddedStore::new());
+        let config = rt
+            .update(
+                &store,
+                json!({"ttl": {"freshMs": 5000}, "warmGateways": {"b": false}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            config.ttl,
+            TtlConfig {
+                fresh_ms: 5000,
+                stale_ms: 120_000
+            }
+        );
+        assert_eq!(
+            config.warm_gateways,
+            BTreeMap::from([("a".into(), true), ("b".into(), false)])
+        );
+        assert!(config.enabled && !config.background_refresh.enabled);
+    }
+
+    #[tokio::test]
+    async fn any_bad_field_is_refused_and_changes_nothing() {
+        let (rt, store) = (runtime(), EmbeddedStore::new());
+        for (patch, names) in [
+            (json!({"ttl": {"freshMs": -1}}), "ttl.freshMs"),
+            (json!({"enabled": true, "colour": "red"}), "colour"),
+            (json!({"warmGateways": {"nope": true}}), "nope"),
+            (
+                json!({"backgroundRefresh": {"intervalMs": 9999}}),
+                "intervalMs",
+            ),
+            (json!({"enabled": "yes"}), "enabled"),
+            (json!([1]), "JSON object"),
+        ] {
+            let err = rt.update(&store, patch).await.unwrap_err().to_string();
+            assert!(err.contains(names), "{err:?} should name {names}");
+        }
+        assert_eq!(store.get_doc(OVERRIDES_DOC).await.unwrap(), None);
+        assert_eq!(rt.get(), runtime().get());
+    }
+
+    #[tokio::test]
+    async fn overrides_for_a_removed_gateway_are_dropped_on_reload() {
+        let store = EmbeddedStore::new();
+        let doc = json!({"warmGateways": {"a": false, "gone": false}, "enabled": false});
+        store
+            .put_doc(OVERRIDES_DOC, &doc.to_string())
+            .await
+            .unwrap();
+        let rt = runtime();
+        rt.reload(&store).await.unwrap();
+        let config = rt.get();
+        assert!(!config.enabled);
+        assert_eq!(
+            config.warm_gateways,
+            BTreeMap::from([("a".into(), false), ("b".into(), true)])
+        );
+    }
+}
