@@ -101,6 +101,26 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// An operator call: `method path` with the warming secret and a JSON body.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(WARM_SECRET);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the operator call answered");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn warm(&self, body: Option<&str>) -> (StatusCode, Value) {
         self.post(
             "/api/cache/warm-models",
