@@ -84,6 +84,32 @@ impl ServiceProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Status and JSON body of a GET.
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = reqwest::get(self.url(path)).await.expect("GET answered");
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// An operator call with the warming secret of the test apps.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(super::test_app::WARM_SECRET);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the operator call answered");
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
     }
