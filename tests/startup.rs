@@ -272,3 +272,100 @@ async fn log_format_json_gives_one_json_object_per_line() {
     }
     assert!(log.lines().any(|l| l.contains("\"message\":\"listening\"")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_api_key_ever_reaches_the_log() {
+    const WARMING: &str = "warm-s3cret-7f3a9";
+    const CRON: &str = "cron-s3cret-c41e2";
+    const GOOD_KEY: &str = "sk-live-good-9d8e7";
+    const BAD_KEY: &str = "sk-live-bad-1b2c3";
+    const DSN_KEY: &str = "dsnkey0a1b2c3d4";
+    let good = MockGateway::start(&["m1"]).await;
+    let bad = MockGateway::start(&["m1"]).await;
+    bad.set(Behavior::Status(401));
+    let toml = format!(
+        "{}api_key_env = \"GOOD_KEY\"\n{}api_key_env = \"BAD_KEY\"\n",
+        gateway_toml("good", &good),
+        gateway_toml("bad", &bad)
+    );
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let dsn = format!("http://{DSN_KEY}@127.0.0.1:{}/1", free_port());
+    let env = [
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+        ("REDIS_URL", url.as_str()),
+        ("CACHE_WARMING_SECRET", WARMING),
+        ("CRON_SECRET", CRON),
+        ("GOOD_KEY", GOOD_KEY),
+        ("BAD_KEY", BAD_KEY),
+        ("SENTRY_DSN", dsn.as_str()),
+    ];
+    let service = ServiceProcess::start(&env, &toml).await;
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, bearer: &str| {
+        client
+            .request(method, service.url(path))
+            .bearer_auth(bearer)
+            .send()
+    };
+    let warmed = call(reqwest::Method::POST, "/api/cache/warm-models", WARMING)
+        .await
+        .unwrap();
+    assert_eq!(warmed.status(), 200);
+    call(reqwest::Method::GET, "/api/cron/warm-cache", CRON)
+        .await
+        .unwrap();
+    // Wrong secrets, each close to a real one.
+    call(
+        reqwest::Method::POST,
+        "/api/cache/warm-models",
+        &format!("{WARMING}x"),
+    )
+    .await
+    .unwrap();
+    call(reqwest::Method::GET, "/api/cron/warm-cache", WARMING)
+        .await
+        .unwrap();
+    call(reqwest::Method::GET, "/api/cache/config", WARMING)
+        .await
+        .unwrap();
+    call(reqwest::Method::GET, "/api/models", GOOD_KEY)
+        .await
+        .unwrap();
+    assert_eq!(
+        good.last_authorization().as_deref(),
+        Some(&*format!("Bearer {GOOD_KEY}"))
+    );
+
+    let log = service.log();
+    for secret in [WARMING, CRON, GOOD_KEY, BAD_KEY, DSN_KEY] {
+        assert!(!log.contains(secret), "{secret} appears in the log:\n{log}");
+    }
+    // Every warm logs one summary line per gateway.
+    let summaries: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "warm result")
+        .collect();
+    let of = |trigger: &str, gateway: &str| {
+        summaries
+            .iter()
+            .filter(|l| l["trigger"] == trigger && l["gateway"] == gateway)
+            .count()
+    };
+    assert_eq!(
+        (of("manual", "good"), of("manual", "bad")),
+        (1, 1),
+        "{summaries:#?}"
+    );
+    assert_eq!((of("cron", "good"), of("cron", "bad")), (1, 1));
+    let bad_line = summaries.iter().find(|l| l["gateway"] == "bad").unwrap();
+    assert_eq!(bad_line["ok"], false);
+    assert!(
+        bad_line["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad API key for bad")
+    );
+}
