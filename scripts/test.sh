@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need when it is missing,
 # from Debian's packages: redis-server (the tests start their own servers on
-# free loopback ports; the distribution's service is not used) and openssl
-# (to make the certificates of the TLS Redis test).
+# free loopback ports; the distribution's service is not used), openssl
+# (to make the certificates of the TLS Redis test) and prometheus (for
+# promtool, which checks and unit-tests the alert rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-tools"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ -n "$missing" ]; then
   echo "scripts/test.sh: installing$missing (Debian packages)" >&2
   sudo=""
