@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Model {
     /// Exactly what to send as `model` to the gateway.
@@ -27,7 +27,7 @@ pub struct Model {
     pub supported_parameters: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Architecture {
     pub input_modalities: Option<Vec<String>>,
@@ -35,7 +35,7 @@ pub struct Architecture {
 }
 
 /// USD per token (per request, per image), as decimal strings.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Pricing {
     pub prompt: Option<String>,
@@ -46,7 +46,7 @@ pub struct Pricing {
     pub input_cache_write: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TopProvider {
     pub context_length: Option<u64>,

@@ -5,50 +5,72 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
+use super::error::ErrorBody;
 use super::warm::{require_warming_on, warm_response};
 use super::{ApiError, find_gateway, json_body, select_gateways};
 use crate::app::AppState;
 use crate::cache::{Freshness, now_ms};
-use crate::runtime::ConfigUpdateError;
-use crate::stats::Counter;
+use crate::runtime::{ConfigUpdateError, RuntimeConfig};
+use crate::stats::{Counter, StatsReport};
 use crate::telemetry::metrics;
-use crate::warm::{Trigger, full_selection};
+use crate::warm::{Trigger, WarmReport, full_selection};
 
 /// How long an invalidation waits for every instance to drop its copy.
 const ACK_WAIT: Duration = Duration::from_secs(1);
 const ACK_POLL: Duration = Duration::from_millis(5);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/cache/stats", get(stats))
-        .route("/api/cache/config", get(get_config).put(put_config))
-        .route("/api/cache/warm", post(warm))
-        .route("/api/cache/invalidate", post(invalidate))
-        .route("/api/cache/invalidate-and-warm", post(invalidate_and_warm))
-        .route("/api/cache/reset-stats", post(reset_stats))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(get_config, put_config))
+        .routes(routes!(warm))
+        .routes(routes!(invalidate))
+        .routes(routes!(invalidate_and_warm))
+        .routes(routes!(reset_stats))
 }
 
-/// `{"success": true, "data": data}`.
-fn ok(data: impl Serialize) -> Json<Value> {
-    Json(json!({"success": true, "data": data}))
+/// The operator API's answer: `{"success": true, "data": …}`.
+#[derive(Serialize, ToSchema)]
+struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope {
+        success: true,
+        data,
+    })
 }
 
 fn guard(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     auth::require(headers, state.secrets.warming.as_ref(), Guard::Warming)
 }
 
-async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// The counters of every instance sharing the store.
+#[utoipa::path(get, path = "/api/cache/stats", tag = "operator", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stats", body = Envelope<StatsReport>),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 503, description = "Store unreachable, or CACHE_WARMING_SECRET unset", body = ErrorBody),
+    ))]
+async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Envelope<StatsReport>>, ApiError> {
     guard(&state, &headers)?;
     let now = now_ms();
     let items_cached: BTreeMap<String, usize> = state
@@ -70,19 +92,34 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     Ok(ok(report))
 }
 
+/// The runtime config in force.
+#[utoipa::path(get, path = "/api/cache/config", tag = "operator", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Runtime config", body = Envelope<RuntimeConfig>),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+    ))]
 async fn get_config(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<RuntimeConfig>>, ApiError> {
     guard(&state, &headers)?;
     Ok(ok(state.runtime.get()))
 }
 
+/// Merges a partial config into the runtime config of every instance.
+#[utoipa::path(put, path = "/api/cache/config", tag = "operator", security(("bearer" = [])),
+    request_body(content = Object, description = "Some fields of the runtime config, e.g. {\"ttl\":{\"freshMs\":3600000}}"),
+    responses(
+        (status = 200, description = "The new runtime config", body = Envelope<RuntimeConfig>),
+        (status = 400, description = "A bad field (named); nothing changed", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 503, description = "Store unreachable; nothing changed", body = ErrorBody),
+    ))]
 async fn put_config(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<RuntimeConfig>>, ApiError> {
     guard(&state, &headers)?;
     let patch: Value = json_body(
         &body?,
@@ -104,7 +141,7 @@ async fn put_config(
 }
 
 /// Optional body of `POST /api/cache/warm`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WarmSelection {
     /// `{"<id>": true}` warms those; omitted: the runtime config's `warmGateways`.
@@ -112,6 +149,16 @@ struct WarmSelection {
 }
 
 /// Same as `POST /api/cache/warm-models`, with a selection map.
+#[utoipa::path(post, path = "/api/cache/warm", tag = "operator", security(("bearer" = [])),
+    request_body(content = Option<WarmSelection>, description = "Optional: which gateways"),
+    responses(
+        (status = 200, description = "The warm's report", body = WarmReport),
+        (status = 400, description = "Bad body, or nothing selected", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 404, description = "Unknown gateway", body = ErrorBody),
+        (status = 502, description = "Every gateway failed", body = WarmReport),
+        (status = 503, description = "Warming turned off in the runtime config", body = ErrorBody),
+    ))]
 async fn warm(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -143,14 +190,14 @@ async fn warm(
     Ok(warm_response(report))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InvalidateRequest {
     gateway: String,
 }
 
 /// What an invalidation did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Dropped {
     gateway: String,
     /// Whether the store held an entry.
@@ -160,16 +207,37 @@ struct Dropped {
     instances_confirmed: u64,
 }
 
+/// Drops a gateway's entry, on every instance, before answering.
+#[utoipa::path(post, path = "/api/cache/invalidate", tag = "operator", security(("bearer" = [])),
+    request_body = InvalidateRequest,
+    responses(
+        (status = 200, description = "Dropped", body = Envelope<Dropped>),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 404, description = "Unknown gateway", body = ErrorBody),
+        (status = 503, description = "Store unreachable; nothing dropped", body = ErrorBody),
+    ))]
 async fn invalidate(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Dropped>>, ApiError> {
     guard(&state, &headers)?;
     let request: InvalidateRequest = json_body(&body?, "{\"gateway\":\"<id>\"}")?;
     Ok(ok(drop_entry(&state, &request.gateway).await?))
 }
 
+/// Drops a gateway's entry everywhere, then fetches it again.
+#[utoipa::path(post, path = "/api/cache/invalidate-and-warm", tag = "operator", security(("bearer" = [])),
+    request_body = InvalidateRequest,
+    responses(
+        (status = 200, description = "Dropped and fetched again", body = Envelope<InvalidatedAndWarmed>),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 404, description = "Unknown gateway", body = ErrorBody),
+        (status = 502, description = "Dropped, but the fetch failed", body = ErrorBody),
+        (status = 503, description = "Store unreachable, or warming turned off", body = ErrorBody),
+    ))]
 async fn invalidate_and_warm(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,16 +260,30 @@ async fn invalidate_and_warm(
             dropped.gateway
         )));
     }
-    Ok(axum::response::IntoResponse::into_response(ok(json!({
-        "invalidated": dropped,
-        "warm": report,
-    }))))
+    let answer = InvalidatedAndWarmed {
+        invalidated: dropped,
+        warm: report,
+    };
+    Ok(axum::response::IntoResponse::into_response(ok(answer)))
 }
 
+#[derive(Serialize, ToSchema)]
+struct InvalidatedAndWarmed {
+    invalidated: Dropped,
+    warm: WarmReport,
+}
+
+/// Zeroes the shared counters.
+#[utoipa::path(post, path = "/api/cache/reset-stats", tag = "operator", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"success\":true,\"data\":{\"reset\":true}}`", body = Envelope<Object>),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 503, description = "Store unreachable", body = ErrorBody),
+    ))]
 async fn reset_stats(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Value>>, ApiError> {
     guard(&state, &headers)?;
     state.engine.stats().reset().await.map_err(store_error)?;
     Ok(ok(json!({"reset": true})))

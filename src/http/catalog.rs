@@ -3,30 +3,40 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::caching::{CacheHeaders, X_CACHE};
+use super::error::ErrorBody;
 use super::gateway_state::GatewayState;
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
 use crate::cache::{GatewayView, now_ms};
 use crate::gateways::{Gateway, Model};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/models", get(all_models))
-        .route("/api/models/{gateway}", get(gateway_models))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(all_models))
+        .routes(routes!(gateway_models))
+        .routes(routes!(list_gateways))
+        // Model ids contain `/`: axum needs a wildcard, which OpenAPI cannot
+        // spell, so this route is documented as `{model}` and routed by hand.
         .route("/api/models/{gateway}/{*model}", get(one_model))
-        .route("/api/gateways", get(list_gateways))
 }
+
+/// The hand-routed paths' documentation (see [`routes`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(one_model))]
+pub struct HandRouted;
 
 /// Any origin may read the catalog: it is public, and no cookies are involved.
 pub fn cors() -> CorsLayer {
@@ -39,7 +49,8 @@ pub fn cors() -> CorsLayer {
 }
 
 /// Query of the list endpoints. Unknown parameters (cache busters) are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CatalogQuery {
     /// `a,b`: a subset of gateways.
     gateway: Option<String>,
@@ -58,7 +69,8 @@ impl CatalogQuery {
     }
 }
 
-#[derive(Serialize)]
+/// The catalog: models of every selected gateway, and each gateway's state.
+#[derive(Serialize, ToSchema)]
 struct Catalog<'a> {
     data: Vec<&'a Model>,
     gateways: BTreeMap<&'a str, GatewayState<'a>>,
@@ -66,6 +78,51 @@ struct Catalog<'a> {
     total: usize,
 }
 
+/// One model, and its gateway's state.
+#[derive(Serialize, ToSchema)]
+struct OneModel<'a> {
+    data: &'a Model,
+    gateway: GatewayState<'a>,
+}
+
+/// The configured gateways, and those skipped (with why).
+#[derive(Serialize, ToSchema)]
+struct GatewayList<'a> {
+    data: Vec<GatewayInfo<'a>>,
+    skipped: Vec<SkippedInfo<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct GatewayInfo<'a> {
+    id: &'a str,
+    /// The adapter: `openai`, `openrouter`, `static`…
+    kind: &'static str,
+    /// Where the list is read from (never includes a key).
+    source: String,
+    timeout_ms: u64,
+    cache: GatewayState<'a>,
+    fresh_until: Option<u64>,
+    stale_until: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SkippedInfo<'a> {
+    id: &'a str,
+    kind: &'a str,
+    reason: &'a str,
+}
+
+const CATALOG_HEADERS: &str =
+    "ETag, Cache-Control (s-maxage, stale-while-revalidate) and X-Cache: HIT|STALE|MISS";
+
+/// Every gateway's models, merged.
+#[utoipa::path(get, path = "/api/models", tag = "catalog", params(CatalogQuery),
+    responses(
+        (status = 200, description = CATALOG_HEADERS, body = Catalog),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 404, description = "Unknown gateway in `gateway=`", body = ErrorBody),
+    ))]
 async fn all_models(
     State(state): State<AppState>,
     query: Result<Query<CatalogQuery>, QueryRejection>,
@@ -81,6 +138,14 @@ async fn all_models(
     Ok(catalog_response(&views, &query, &headers))
 }
 
+/// One gateway's models.
+#[utoipa::path(get, path = "/api/models/{gateway}", tag = "catalog",
+    params(("gateway" = String, Path, description = "Gateway id"), CatalogQuery),
+    responses(
+        (status = 200, description = CATALOG_HEADERS, body = Catalog),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "Unknown gateway", body = ErrorBody),
+    ))]
 async fn gateway_models(
     State(state): State<AppState>,
     Path(gateway): Path<String>,
@@ -93,6 +158,18 @@ async fn gateway_models(
     Ok(catalog_response(&views, &query, &headers))
 }
 
+/// One model by id (ids may contain `/`).
+#[utoipa::path(get, path = "/api/models/{gateway}/{model}", tag = "catalog",
+    params(
+        ("gateway" = String, Path, description = "Gateway id"),
+        ("model" = String, Path, description = "Model id, slashes included"),
+    ),
+    responses(
+        (status = 200, description = CATALOG_HEADERS, body = OneModel),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "Unknown gateway or model", body = ErrorBody),
+        (status = 502, description = "Nothing cached and the upstream failed", body = ErrorBody),
+    ))]
 async fn one_model(
     State(state): State<AppState>,
     Path((gateway, model)): Path<(String, String)>,
@@ -119,34 +196,44 @@ async fn one_model(
     if cache.not_modified(&headers) {
         return Ok(not_modified(&cache));
     }
-    let body = json!({"data": found, "gateway": GatewayState::of(view, now)});
+    let body = OneModel {
+        data: found,
+        gateway: GatewayState::of(view, now),
+    };
     Ok(with_cache_headers(Json(body).into_response(), &cache))
 }
 
-async fn list_gateways(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// The configured gateways and their cache state (no fetch, no revalidation).
+#[utoipa::path(get, path = "/api/gateways", tag = "catalog",
+    responses((status = 200, description = "Gateways", body = GatewayList)))]
+async fn list_gateways(State(state): State<AppState>) -> Response {
     let now = now_ms();
     let views = state.engine.inspect(&state.gateways.active).await;
-    let data: Vec<_> = views.iter().map(|v| describe(&v.gateway, v, now)).collect();
-    let skipped: Vec<_> = state
+    let data = views.iter().map(|v| describe(&v.gateway, v, now)).collect();
+    let skipped = state
         .gateways
         .skipped
         .iter()
-        .map(|s| json!({"id": s.id, "kind": s.kind, "reason": s.reason}))
+        .map(|s| SkippedInfo {
+            id: &s.id,
+            kind: &s.kind,
+            reason: &s.reason,
+        })
         .collect();
-    Json(json!({"data": data, "skipped": skipped}))
+    Json(GatewayList { data, skipped }).into_response()
 }
 
-fn describe(gateway: &Gateway, view: &GatewayView, now: u64) -> serde_json::Value {
+fn describe<'a>(gateway: &'a Gateway, view: &'a GatewayView, now: u64) -> GatewayInfo<'a> {
     let entry = view.entry.as_ref();
-    json!({
-        "id": gateway.id,
-        "kind": gateway.kind.as_str(),
-        "source": gateway.location(),
-        "timeout_ms": gateway.timeout.as_millis() as u64,
-        "cache": GatewayState::of(view, now),
-        "fresh_until": entry.map(|e| e.fresh_until),
-        "stale_until": entry.map(|e| e.stale_until),
-    })
+    GatewayInfo {
+        id: &gateway.id,
+        kind: gateway.kind.as_str(),
+        source: gateway.location(),
+        timeout_ms: gateway.timeout.as_millis() as u64,
+        cache: GatewayState::of(view, now),
+        fresh_until: entry.map(|e| e.fresh_until),
+        stale_until: entry.map(|e| e.stale_until),
+    }
 }
 
 fn catalog_response(views: &[GatewayView], query: &CatalogQuery, headers: &HeaderMap) -> Response {

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cache::GatewayView;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GatewayState<'a> {
     /// `fresh`, `stale` or `missing`.
     pub status: &'static str,

@@ -1,20 +1,23 @@
 //! `GET /metrics`: Prometheus text. Public, like the catalog: it holds no
 //! secret, only counts, durations and ages (see [`crate::telemetry::metrics`]).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::cache::now_ms;
 use crate::telemetry::metrics::{self, GatewaySample};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(scrape))
 }
 
+/// Prometheus text exposition (names in the README).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
     let views = state.engine.inspect(&state.gateways.active).await;
     let stats = state.engine.stats();

@@ -10,6 +10,7 @@ mod error;
 mod gateway_state;
 mod health;
 mod metrics;
+mod openapi;
 mod warm;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 
@@ -27,20 +29,39 @@ use crate::gateways::{Gateway, Gateways};
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    let (router, _) = router_and_api();
+    router.with_state(state)
+}
+
+/// The API document of every route [`router`] serves.
+pub fn api() -> utoipa::openapi::OpenApi {
+    router_and_api().1
+}
+
+/// Routes and their documentation come from the same `#[utoipa::path]`
+/// annotations, so the two cannot drift apart.
+fn router_and_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut api = openapi::base();
     // The 405 fallback is set per group, before CORS wraps the catalog: set
     // on the merged router it would replace the layered fallbacks and answer
     // CORS preflights with 405.
-    let json_405 =
-        |group: Router<AppState>| group.method_not_allowed_fallback(error::method_not_allowed);
-    Router::new()
-        .merge(json_405(catalog::router()).layer(catalog::cors()))
-        .merge(json_405(warm::router()))
-        .merge(json_405(admin::router()))
-        .merge(json_405(health::router()))
-        .merge(json_405(metrics::router()))
+    let mut group = |routes: OpenApiRouter<AppState>| {
+        let (router, part) = routes.split_for_parts();
+        api.merge(part);
+        router.method_not_allowed_fallback(error::method_not_allowed)
+    };
+    let catalog = group(catalog::routes()).layer(catalog::cors());
+    let router = Router::new()
+        .merge(catalog)
+        .merge(group(warm::routes()))
+        .merge(group(admin::routes()))
+        .merge(group(health::routes()))
+        .merge(group(metrics::routes()))
+        .merge(group(openapi::routes()))
         .fallback(error::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    api.merge(<catalog::HandRouted as utoipa::OpenApi>::openapi());
+    (router, api)
 }
 
 /// The active gateway `id`, or 404 naming the known ones.

@@ -3,36 +3,65 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
+use super::error::ErrorBody;
 use super::gateway_state::GatewayState;
 use super::{ApiError, json_body, select_gateways};
 use crate::app::AppState;
 use crate::cache::now_ms;
-use crate::warm::{Trigger, WarmReport, full_selection};
+use crate::warm::{Trigger, WarmRecord, WarmReport, full_selection};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/cache/warm-models", get(status).post(warm_models))
-        .route("/api/cron/warm-cache", get(cron_warm))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status, warm_models))
+        .routes(routes!(cron_warm))
 }
 
 /// Optional body of `POST /api/cache/warm-models`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WarmRequest {
+    /// Gateway ids to warm; omitted: every gateway the runtime config's
+    /// `warmGateways` includes.
     gateways: Option<Vec<String>>,
 }
 
+/// What `GET /api/cache/warm-models` answers.
+#[derive(Serialize, ToSchema)]
+struct WarmStatus<'a> {
+    /// A warm is running on this instance.
+    running: bool,
+    /// The last warm of any instance.
+    last_warm: Option<WarmRecord>,
+    gateways: BTreeMap<&'a str, GatewayState<'a>>,
+}
+
+const WARM_ANSWER: &str = "The warm's report (`success` is true when every gateway succeeded)";
+
+/// Fetches every selected gateway now, concurrently; joins a warm under way.
+#[utoipa::path(post, path = "/api/cache/warm-models", tag = "warming",
+    request_body(content = Option<WarmRequest>, description = "Optional: a subset of gateways"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = WARM_ANSWER, body = WarmReport),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer", body = ErrorBody),
+        (status = 404, description = "Unknown gateway", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 502, description = "Every gateway failed", body = WarmReport),
+        (status = 503, description = "CACHE_WARMING_SECRET unset, or warming turned off", body = ErrorBody),
+    ))]
 async fn warm_models(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -54,6 +83,15 @@ async fn warm_models(
     Ok(warm_response(report))
 }
 
+/// The cron trigger: the same full warm, for `Authorization: Bearer $CRON_SECRET`.
+#[utoipa::path(get, path = "/api/cron/warm-cache", tag = "warming",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = WARM_ANSWER, body = WarmReport),
+        (status = 401, description = "Missing or wrong bearer (x-vercel-cron alone never passes)", body = ErrorBody),
+        (status = 502, description = "Every gateway failed", body = WarmReport),
+        (status = 503, description = "CRON_SECRET unset, or warming turned off", body = ErrorBody),
+    ))]
 async fn cron_warm(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -67,18 +105,21 @@ async fn cron_warm(
 }
 
 /// The last warm and each gateway's cache state. Public: it holds no secret.
-async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/api/cache/warm-models", tag = "warming",
+    responses((status = 200, description = "Warming status", body = WarmStatus)))]
+async fn status(State(state): State<AppState>) -> Response {
     let now = now_ms();
     let views = state.engine.inspect(&state.gateways.active).await;
-    let gateways: BTreeMap<&str, GatewayState> = views
+    let gateways = views
         .iter()
         .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
         .collect();
-    Json(json!({
-        "running": state.warmer.is_running(),
-        "last_warm": state.warmer.last().await,
-        "gateways": gateways,
-    }))
+    let status = WarmStatus {
+        running: state.warmer.is_running(),
+        last_warm: state.warmer.last().await,
+        gateways,
+    };
+    Json(status).into_response()
 }
 
 fn parse_body(body: Bytes) -> Result<WarmRequest, ApiError> {

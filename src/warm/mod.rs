@@ -27,7 +27,7 @@ use crate::telemetry;
 const LAST_WARM_DOC: &str = "warm:last";
 
 /// What started a warm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     Manual,
@@ -50,7 +50,7 @@ impl Trigger {
 }
 
 /// The answer of a warm endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WarmReport {
     /// Every gateway succeeded.
     pub success: bool,
@@ -58,7 +58,7 @@ pub struct WarmReport {
     pub gateways: BTreeMap<String, GatewayOutcome>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayOutcome {
     pub ok: bool,
     /// Models now cached for the gateway (0 when it failed).
@@ -78,7 +78,7 @@ impl WarmReport {
 }
 
 /// A finished warm, as recorded in the store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WarmRecord {
     pub trigger: Trigger,
     pub started_at: u64,
