@@ -269,6 +269,34 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_lists_every_kind_and_ships_keyed_providers_disabled() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateways.toml");
+        let every_key_set = |_: &str| Some("k".to_owned());
+        let g = load(&path, Duration::from_millis(1500), every_key_set).unwrap();
+        // Even with every key set, only the keyless public lists are on.
+        assert_eq!(g.ids().collect::<Vec<_>>(), ["curated", "openrouter"]);
+        assert!(
+            g.skipped
+                .iter()
+                .all(|s| s.reason == "disabled in the gateways file")
+        );
+        let kinds: HashSet<&str> = g
+            .skipped
+            .iter()
+            .map(|s| s.kind.as_str())
+            .chain(g.active.iter().map(|a| a.kind.as_str()))
+            .collect();
+        for kind in Kind::ALL {
+            assert!(
+                kinds.contains(kind.as_str()),
+                "{} is missing",
+                kind.as_str()
+            );
+        }
+        assert!(g.skipped.len() >= 16, "{:?}", g.skipped);
+    }
+
+    #[test]
     fn disabled_gateways_are_skipped() {
         let g = parse_with(
             "[[gateway]]\nid = \"a\"\nkind = \"openai\"\nbase_url = \"http://x\"\nenabled = false\n",
