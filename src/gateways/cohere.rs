@@ -9,7 +9,6 @@
 use reqwest::{Client, Url};
 use serde_json::Value;
 
-use super::openai_extras::set_limits;
 use super::paging::{self, Page};
 use super::{FetchError, Gateway, Model, http, json};
 
@@ -57,7 +56,7 @@ fn record(v: &Value) -> Option<Model> {
         id: json::string(v, "name")?,
         ..Model::default()
     };
-    set_limits(&mut model, json::count(v, "context_length"), None);
+    model.fill_limits(json::count(v, "context_length"), None);
     Some(model)
 }
 

@@ -11,7 +11,6 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::{Client, Url};
 use serde_json::Value;
 
-use super::openai_extras::set_limits;
 use super::paging::{self, Page};
 use super::{FetchError, Gateway, Model, http, json};
 
@@ -76,8 +75,7 @@ fn record(v: &Value) -> Option<Model> {
         description: json::string(v, "description"),
         ..Model::default()
     };
-    set_limits(
-        &mut model,
+    model.fill_limits(
         json::count(v, "inputTokenLimit"),
         json::count(v, "outputTokenLimit"),
     );

@@ -17,7 +17,7 @@
 
 use serde_json::Value;
 
-use super::model::{Architecture, Model, Pricing, TopProvider};
+use super::model::{Architecture, Model, Pricing};
 use super::{json, price};
 
 pub fn apply(model: &mut Model, v: &Value) {
@@ -44,7 +44,7 @@ fn context(model: &mut Model, v: &Value) {
     .iter()
     .find_map(|key| json::count(v, key));
     let max_out = json::count(v, "max_completion_tokens").or_else(|| json::count(v, "max_tokens"));
-    set_limits(model, context, max_out);
+    model.fill_limits(context, max_out);
 }
 
 /// Vercel's `pricing` (`input`/`output`/`input_cache_*`), or an
@@ -57,17 +57,14 @@ fn per_token_pricing(model: &mut Model, v: &Value) {
         keys.iter()
             .find_map(|k| p.get(*k).and_then(|x| price::convert(x, price::PER_TOKEN)))
     };
-    set_pricing(
-        model,
-        Pricing {
-            prompt: get(&["input", "prompt"]),
-            completion: get(&["output", "completion"]),
-            request: get(&["request"]),
-            image: get(&["image"]),
-            input_cache_read: get(&["input_cache_read"]),
-            input_cache_write: get(&["input_cache_write"]),
-        },
-    );
+    model.fill_pricing(Pricing {
+        prompt: get(&["input", "prompt"]),
+        completion: get(&["output", "completion"]),
+        request: get(&["request"]),
+        image: get(&["image"]),
+        input_cache_read: get(&["input_cache_read"]),
+        input_cache_write: get(&["input_cache_write"]),
+    });
 }
 
 fn mistral_capabilities(model: &mut Model, v: &Value) {
@@ -103,8 +100,7 @@ fn capabilities(model: &mut Model, vision: Option<bool>, tools: Option<bool>) {
 }
 
 fn deepinfra(model: &mut Model, meta: &Value) {
-    set_limits(
-        model,
+    model.fill_limits(
         json::count(meta, "context_length"),
         json::count(meta, "max_tokens"),
     );
@@ -113,15 +109,12 @@ fn deepinfra(model: &mut Model, meta: &Value) {
     }
     if let Some(p) = meta.get("pricing") {
         let get = |k: &str| p.get(k).and_then(|x| price::convert(x, price::PER_MILLION));
-        set_pricing(
-            model,
-            Pricing {
-                prompt: get("input_tokens"),
-                completion: get("output_tokens"),
-                input_cache_read: get("cache_read_tokens"),
-                ..Pricing::default()
-            },
-        );
+        model.fill_pricing(Pricing {
+            prompt: get("input_tokens"),
+            completion: get("output_tokens"),
+            input_cache_read: get("cache_read_tokens"),
+            ..Pricing::default()
+        });
     }
 }
 
@@ -146,44 +139,17 @@ fn hugging_face(model: &mut Model, v: &Value, provider: &Value) {
             output_modalities: json::strings(arch, "output_modalities"),
         });
     }
-    set_limits(model, json::count(provider, "context_length"), None);
+    model.fill_limits(json::count(provider, "context_length"), None);
     if let Some(p) = provider.get("pricing") {
         let get = |k: &str| p.get(k).and_then(|x| price::convert(x, price::PER_MILLION));
-        set_pricing(
-            model,
-            Pricing {
-                prompt: get("input"),
-                completion: get("output"),
-                ..Pricing::default()
-            },
-        );
+        model.fill_pricing(Pricing {
+            prompt: get("input"),
+            completion: get("output"),
+            ..Pricing::default()
+        });
     }
     let tools = provider.get("supports_tools").and_then(Value::as_bool);
     capabilities(model, None, tools);
-}
-
-/// Sets context and output limits where none is set yet.
-pub fn set_limits(model: &mut Model, context: Option<u64>, max_out: Option<u64>) {
-    if model.context_length.is_none() {
-        model.context_length = context;
-    }
-    if context.is_none() && max_out.is_none() {
-        return;
-    }
-    let top = model.top_provider.get_or_insert_with(TopProvider::default);
-    if top.context_length.is_none() {
-        top.context_length = context;
-    }
-    if top.max_completion_tokens.is_none() {
-        top.max_completion_tokens = max_out;
-    }
-}
-
-/// Sets the pricing unless one is set already or this one is empty.
-pub fn set_pricing(model: &mut Model, pricing: Pricing) {
-    if model.pricing.is_none() && pricing != Pricing::default() {
-        model.pricing = Some(pricing);
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use reqwest::{Client, Url};
 use serde_json::Value;
 
 use super::model::Pricing;
-use super::openai_extras::{set_limits, set_pricing};
 use super::{FetchError, Gateway, Model, http, json, price};
 
 pub async fn fetch(
@@ -41,17 +40,14 @@ fn record(v: &Value) -> Option<Model> {
         owned_by: json::string(v, "organization"),
         ..Model::default()
     };
-    set_limits(&mut model, json::count(v, "context_length"), None);
+    model.fill_limits(json::count(v, "context_length"), None);
     if let Some(p) = v.get("pricing") {
         let get = |k: &str| p.get(k).and_then(|x| price::convert(x, price::PER_MILLION));
-        set_pricing(
-            &mut model,
-            Pricing {
-                prompt: get("input"),
-                completion: get("output"),
-                ..Pricing::default()
-            },
-        );
+        model.fill_pricing(Pricing {
+            prompt: get("input"),
+            completion: get("output"),
+            ..Pricing::default()
+        });
     }
     Some(model)
 }

@@ -15,7 +15,6 @@ use reqwest::{Client, Url};
 use serde_json::Value;
 
 use super::model::{Architecture, Pricing};
-use super::openai_extras::set_pricing;
 use super::{FetchError, Gateway, Model, http, json, price};
 
 pub async fn fetch(
@@ -57,15 +56,12 @@ fn record(v: &Value) -> Option<Model> {
         v.get(k)
             .and_then(|x| price::convert(x, price::CENTS_PER_100M))
     };
-    set_pricing(
-        &mut model,
-        Pricing {
-            prompt: get("prompt_text_token_price"),
-            completion: get("completion_text_token_price"),
-            input_cache_read: get("cached_prompt_text_token_price"),
-            ..Pricing::default()
-        },
-    );
+    model.fill_pricing(Pricing {
+        prompt: get("prompt_text_token_price"),
+        completion: get("completion_text_token_price"),
+        input_cache_read: get("cached_prompt_text_token_price"),
+        ..Pricing::default()
+    });
     Some(model)
 }
 
