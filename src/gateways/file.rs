@@ -129,7 +129,7 @@ fn build(entry: Entry, dir: &Path, default_timeout: Duration) -> Result<Built, S
     let kind = Kind::parse(&entry.kind)?;
     let source = match kind {
         Kind::Static => Source::File(static_path(entry.path, dir)?),
-        Kind::OpenAi => Source::Http(base_url(entry.base_url)?),
+        _ => Source::Http(base_url(entry.base_url)?),
     };
     let timeout = match entry.timeout {
         Some(raw) => parse_duration(&raw).map_err(|p| format!("timeout: {p}"))?,
@@ -248,6 +248,52 @@ mod tests {
         assert_eq!(g.get("c").unwrap().api_key.as_ref().unwrap().expose(), "k");
         assert!(g.skipped[0].reason.contains("A_KEY is not set"));
         assert!(g.skipped[1].reason.contains("B_KEY is empty"));
+    }
+
+    #[test]
+    fn every_network_kind_is_accepted_with_a_base_url() {
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Static) {
+            let text = format!(
+                "[[gateway]]\nid = \"g\"\nkind = \"{}\"\nbase_url = \"http://x/v1\"\n",
+                kind.as_str()
+            );
+            let g = parse_with(&text, &[]).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(g.get("g").unwrap().kind, kind);
+            let without_url = format!("[[gateway]]\nid = \"g\"\nkind = \"{}\"\n", kind.as_str());
+            assert!(
+                parse_with(&without_url, &[])
+                    .unwrap_err()
+                    .contains("base_url is required")
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_file_lists_every_kind_and_ships_keyed_providers_disabled() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateways.toml");
+        let every_key_set = |_: &str| Some("k".to_owned());
+        let g = load(&path, Duration::from_millis(1500), every_key_set).unwrap();
+        // Even with every key set, only the keyless public lists are on.
+        assert_eq!(g.ids().collect::<Vec<_>>(), ["curated", "openrouter"]);
+        assert!(
+            g.skipped
+                .iter()
+                .all(|s| s.reason == "disabled in the gateways file")
+        );
+        let kinds: HashSet<&str> = g
+            .skipped
+            .iter()
+            .map(|s| s.kind.as_str())
+            .chain(g.active.iter().map(|a| a.kind.as_str()))
+            .collect();
+        for kind in Kind::ALL {
+            assert!(
+                kinds.contains(kind.as_str()),
+                "{} is missing",
+                kind.as_str()
+            );
+        }
+        assert!(g.skipped.len() >= 16, "{:?}", g.skipped);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The HTTP side shared by every network adapter: one client, a bounded body
 //! read, and the mapping from transport failures to [`FetchError`].
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, StatusCode, Url, redirect};
 
 use super::{FetchError, Gateway};
@@ -27,6 +27,40 @@ pub fn client() -> Client {
         }))
         .build()
         .expect("BUG: a reqwest client with static settings always builds")
+}
+
+/// `base` + `/path`, keeping every path segment of `base` (`Url::join`
+/// would replace the last one: `…/v1` + `models` = `…/models`).
+pub fn join(base: &Url, path: &str) -> Result<Url, FetchError> {
+    let text = format!("{}/{path}", base.as_str().trim_end_matches('/'));
+    Url::parse(&text).map_err(|e| FetchError::Request(format!("bad URL {text}: {e}")))
+}
+
+/// `Authorization: Bearer <key>` when the gateway has a key.
+pub fn bearer(gateway: &Gateway) -> Result<HeaderMap, FetchError> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = &gateway.api_key {
+        add_secret(
+            &mut headers,
+            AUTHORIZATION,
+            &format!("Bearer {}", key.expose()),
+        )?;
+    }
+    Ok(headers)
+}
+
+/// Adds a header holding a secret, marked sensitive so that reqwest never
+/// shows it in a `Debug` output.
+pub fn add_secret(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    value: &str,
+) -> Result<(), FetchError> {
+    let mut value = HeaderValue::from_str(value)
+        .map_err(|_| FetchError::Request("the API key is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    headers.insert(name, value);
+    Ok(())
 }
 
 /// GETs `url` and returns the body of a 2xx answer, at most the gateway's cap.
@@ -116,6 +150,20 @@ fn snippet(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_keeps_the_base_path() {
+        let base = Url::parse("https://api.groq.com/openai/v1/").unwrap();
+        assert_eq!(
+            join(&base, "models").unwrap().as_str(),
+            "https://api.groq.com/openai/v1/models"
+        );
+        let root = Url::parse("http://127.0.0.1:11434").unwrap();
+        assert_eq!(
+            join(&root, "api/tags").unwrap().as_str(),
+            "http://127.0.0.1:11434/api/tags"
+        );
+    }
 
     #[test]
     fn snippets_are_one_short_line() {

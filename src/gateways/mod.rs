@@ -7,12 +7,25 @@
 //! record with its gateway id, so the cache engine gets either a clean list or
 //! a [`FetchError`] that says what went wrong.
 
+mod anthropic;
+mod cohere;
 mod error;
 pub mod file;
+mod gemini;
 mod http;
+mod json;
 pub mod model;
+mod ollama;
 mod openai;
+mod openai_extras;
+mod openrouter;
+mod paging;
+#[cfg(test)]
+mod parsers;
+mod price;
 mod static_list;
+mod together;
+mod xai;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,11 +52,25 @@ pub struct Gateway {
     pub max_body_bytes: usize,
 }
 
-/// Which adapter reads the gateway.
+/// Which adapter reads the gateway (one module each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Any OpenAI-compatible `GET {base}/models`.
+    /// Any OpenAI-compatible `GET {base}/models`, with its providers' extras.
     OpenAi,
+    /// OpenRouter's `/models`: the normalised shape itself.
+    OpenRouter,
+    /// Anthropic's `/models`, cursor-paginated.
+    Anthropic,
+    /// Google Gemini's `/models`, token-paginated.
+    Gemini,
+    /// Together AI's `/models`: a bare array.
+    Together,
+    /// Ollama's `/api/tags`.
+    Ollama,
+    /// Cohere's `/models`, token-paginated.
+    Cohere,
+    /// xAI's `/language-models`, with prices.
+    Xai,
     /// A JSON file of models: curated lists, offline use.
     Static,
 }
@@ -56,11 +83,28 @@ pub enum Source {
 }
 
 impl Kind {
-    const ALL: [Kind; 2] = [Kind::OpenAi, Kind::Static];
+    pub const ALL: [Kind; 9] = [
+        Kind::OpenAi,
+        Kind::OpenRouter,
+        Kind::Anthropic,
+        Kind::Gemini,
+        Kind::Together,
+        Kind::Ollama,
+        Kind::Cohere,
+        Kind::Xai,
+        Kind::Static,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::OpenAi => "openai",
+            Kind::OpenRouter => "openrouter",
+            Kind::Anthropic => "anthropic",
+            Kind::Gemini => "gemini",
+            Kind::Together => "together",
+            Kind::Ollama => "ollama",
+            Kind::Cohere => "cohere",
+            Kind::Xai => "xai",
             Kind::Static => "static",
         }
     }
@@ -102,14 +146,9 @@ impl Fetcher {
     /// The gateway's normalised list, within its timeout.
     pub async fn fetch(&self, gateway: &Gateway) -> Result<Vec<Model>, FetchError> {
         let work = async {
-            match (&gateway.kind, &gateway.source) {
-                (Kind::OpenAi, Source::Http(base)) => {
-                    openai::fetch(&self.client, gateway, base).await
-                }
-                (Kind::Static, Source::File(path)) => {
-                    static_list::read(path, gateway.max_body_bytes).await
-                }
-                _ => unreachable!("BUG: gateways::file pairs each kind with its source"),
+            match &gateway.source {
+                Source::Http(base) => self.fetch_http(gateway, base).await,
+                Source::File(path) => static_list::read(path, gateway.max_body_bytes).await,
             }
         };
         let mut models = tokio::time::timeout(gateway.timeout, work)
@@ -120,6 +159,23 @@ impl Fetcher {
         }
         model::dedup_by_id(&mut models);
         Ok(models)
+    }
+}
+
+impl Fetcher {
+    async fn fetch_http(&self, gateway: &Gateway, base: &Url) -> Result<Vec<Model>, FetchError> {
+        let client = &self.client;
+        match gateway.kind {
+            Kind::OpenAi => openai::fetch(client, gateway, base).await,
+            Kind::OpenRouter => openrouter::fetch(client, gateway, base).await,
+            Kind::Anthropic => anthropic::fetch(client, gateway, base).await,
+            Kind::Gemini => gemini::fetch(client, gateway, base).await,
+            Kind::Together => together::fetch(client, gateway, base).await,
+            Kind::Ollama => ollama::fetch(client, gateway, base).await,
+            Kind::Cohere => cohere::fetch(client, gateway, base).await,
+            Kind::Xai => xai::fetch(client, gateway, base).await,
+            Kind::Static => unreachable!("BUG: gateways::file gives kind static a file source"),
+        }
     }
 }
 

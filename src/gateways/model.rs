@@ -54,6 +54,31 @@ pub struct TopProvider {
 }
 
 impl Model {
+    /// Fills context and output limits not set yet: when a provider spells a
+    /// limit several ways, the first spelling read wins.
+    pub fn fill_limits(&mut self, context: Option<u64>, max_out: Option<u64>) {
+        if self.context_length.is_none() {
+            self.context_length = context;
+        }
+        if context.is_none() && max_out.is_none() {
+            return;
+        }
+        let top = self.top_provider.get_or_insert_with(TopProvider::default);
+        if top.context_length.is_none() {
+            top.context_length = context;
+        }
+        if top.max_completion_tokens.is_none() {
+            top.max_completion_tokens = max_out;
+        }
+    }
+
+    /// Fills the pricing unless one is set already or this one is empty.
+    pub fn fill_pricing(&mut self, pricing: Pricing) {
+        if self.pricing.is_none() && pricing != Pricing::default() {
+            self.pricing = Some(pricing);
+        }
+    }
+
     /// Case-insensitive match of `needle` (already lower-case) on id or name.
     pub fn matches(&self, needle_lower: &str) -> bool {
         contains_ignore_case(&self.id, needle_lower)

@@ -1,69 +1,48 @@
 //! Any OpenAI-compatible server: `GET {base}/models` answering
-//! `{"object":"list","data":[{"id","created","owned_by"}]}`.
+//! `{"object":"list","data":[{"id","created","owned_by",…}]}`.
+//!
+//! OpenAI itself gives only those three fields; the servers that copy its
+//! shape add their own (Groq, Mistral, DeepInfra, vLLM, Fireworks, Vercel AI
+//! Gateway, Hugging Face router…). Those well-known extras are read by
+//! [`extras`](super::openai_extras) when present, so one kind serves them all.
 
-use reqwest::Client;
-use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde::Deserialize;
+use reqwest::{Client, Url};
+use serde_json::Value;
 
-use super::{FetchError, Gateway, Model, http};
-
-#[derive(Deserialize)]
-struct ListResponse {
-    data: Option<Vec<serde_json::Value>>,
-    error: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Record {
-    id: String,
-    created: Option<i64>,
-    owned_by: Option<String>,
-}
+use super::{FetchError, Gateway, Model, http, json, openai_extras};
 
 pub async fn fetch(
     client: &Client,
     gateway: &Gateway,
     base: &Url,
 ) -> Result<Vec<Model>, FetchError> {
-    let url = join(base, "models")?;
-    let mut headers = HeaderMap::new();
-    if let Some(key) = &gateway.api_key {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| FetchError::Request("the API key is not a valid header value".into()))?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
-    }
-    parse(&http::get_body(client, gateway, url, headers).await?)
-}
-
-/// `base` + `/segment`, keeping every path segment of `base` (`Url::join`
-/// would replace the last one: `…/v1` + `models` = `…/models`).
-pub fn join(base: &Url, segment: &str) -> Result<Url, FetchError> {
-    let text = format!("{}/{segment}", base.as_str().trim_end_matches('/'));
-    Url::parse(&text).map_err(|e| FetchError::Request(format!("bad URL {text}: {e}")))
+    let url = http::join(base, "models")?;
+    parse(&http::get_body(client, gateway, url, http::bearer(gateway)?).await?)
 }
 
 /// Parses the list; records without a string `id` are skipped.
 pub fn parse(body: &[u8]) -> Result<Vec<Model>, FetchError> {
-    let list: ListResponse =
-        serde_json::from_slice(body).map_err(|e| FetchError::Parse(e.to_string()))?;
-    let Some(data) = list.data else {
-        return Err(FetchError::Parse(match list.error {
-            Some(error) => format!("the upstream answered with an error: {error}"),
-            None => "no \"data\" list in the response".into(),
-        }));
-    };
-    Ok(data
-        .into_iter()
-        .filter_map(|v| serde_json::from_value::<Record>(v).ok())
-        .map(|r| Model {
-            id: r.id,
-            created: r.created,
-            owned_by: r.owned_by,
-            ..Model::default()
-        })
+    parse_value(&json::parse_body(body)?)
+}
+
+fn parse_value(body: &Value) -> Result<Vec<Model>, FetchError> {
+    Ok(json::list(body, "data")?
+        .iter()
+        .filter_map(record)
         .collect())
+}
+
+fn record(v: &Value) -> Option<Model> {
+    let mut model = Model {
+        id: json::string(v, "id")?,
+        created: json::integer(v, "created"),
+        owned_by: json::string(v, "owned_by"),
+        name: json::string(v, "name"),
+        description: json::string(v, "description"),
+        ..Model::default()
+    };
+    openai_extras::apply(&mut model, v);
+    Some(model)
 }
 
 #[cfg(test)]
@@ -72,21 +51,20 @@ mod tests {
 
     #[test]
     fn parses_an_openai_list() {
-        let body = br#"{"object":"list","data":[
-            {"id":"gpt-4o","object":"model","created":1715367049,"owned_by":"system"},
-            {"id":"whisper-1","object":"model","created":1677532384,"owned_by":"openai-internal","extra":1}
-        ]}"#;
-        let models = parse(body).unwrap();
-        assert_eq!(models.len(), 2);
+        let models = parse(include_str!("../../tests/fixtures/openai.json").as_bytes()).unwrap();
+        assert_eq!(models.len(), 4);
         assert_eq!(models[0].id, "gpt-4o");
         assert_eq!(models[0].created, Some(1715367049));
-        assert_eq!(models[1].owned_by.as_deref(), Some("openai-internal"));
+        assert_eq!(models[0].owned_by.as_deref(), Some("system"));
         assert_eq!(models[0].name, None);
+        assert_eq!(models[0].pricing, None);
+        assert_eq!(models[0].context_length, None);
     }
 
     #[test]
     fn skips_records_without_an_id() {
-        let models = parse(br#"{"data":[{"object":"model"},{"id":7},{"id":"ok"}]}"#).unwrap();
+        let models =
+            parse(br#"{"data":[{"object":"model"},{"id":7},{"id":""},{"id":"ok"}]}"#).unwrap();
         assert_eq!(
             models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
             ["ok"]
@@ -102,14 +80,6 @@ mod tests {
             parse(br#"{"data":[{"id":"a"}"#).unwrap_err().kind(),
             "parse"
         );
-    }
-
-    #[test]
-    fn join_keeps_the_base_path() {
-        let base = Url::parse("https://api.groq.com/openai/v1/").unwrap();
-        assert_eq!(
-            join(&base, "models").unwrap().as_str(),
-            "https://api.groq.com/openai/v1/models"
-        );
+        assert_eq!(parse(b"[]").unwrap_err().kind(), "parse");
     }
 }

@@ -28,6 +28,14 @@ pub enum Behavior {
     Hang,
     /// A valid list padded to about this many bytes.
     Oversized(usize),
+    /// A 200 with this body as `application/json` (error objects, records
+    /// without ids, duplicates…).
+    Body(String),
+    /// A 200 whose body starts a valid list and then drips one byte every
+    /// 50 ms, forever.
+    SlowDrip,
+    /// A 302 to this URL.
+    RedirectTo(String),
 }
 
 pub struct MockGateway {
@@ -153,6 +161,9 @@ async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Resp
         )
             .into_response(),
         Behavior::Hang => std::future::pending().await,
+        Behavior::Body(body) => ([("content-type", "application/json")], body).into_response(),
+        Behavior::SlowDrip => slow_drip(),
+        Behavior::RedirectTo(url) => (StatusCode::FOUND, [("location", url)]).into_response(),
         Behavior::Oversized(bytes) => {
             let ids: Vec<String> = (0..bytes / 64 + 1)
                 .map(|i| format!("model-{i:0>50}"))
@@ -170,4 +181,17 @@ fn list(ids: &[String]) -> axum::Json<serde_json::Value> {
         )
         .collect();
     axum::Json(json!({"object": "list", "data": data}))
+}
+
+/// `{"data":[` and then a space every 50 ms: the body never ends.
+fn slow_drip() -> Response {
+    let start = futures::stream::once(async {
+        Ok::<_, std::convert::Infallible>("{\"data\":[".to_owned())
+    });
+    let drip = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((Ok(" ".to_owned()), ()))
+    });
+    let body = axum::body::Body::from_stream(futures::StreamExt::chain(start, drip));
+    ([("content-type", "application/json")], body).into_response()
 }
