@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_sentry_setting_names_its_variable_and_never_echoes_the_dsn() {
+        let err = config(&[("SENTRY_DSN", "not-a-dsn-s3cret")]).unwrap_err();
+        assert_eq!(err.var, "SENTRY_DSN");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = config(&[("SENTRY_TRACES_SAMPLE_RATE", "2")]).unwrap_err();
+        assert_eq!(err.var, "SENTRY_TRACES_SAMPLE_RATE");
+        let ok = config(&[("SENTRY_DSN", "https://key@o1.ingest.sentry.io/42")]).unwrap();
+        assert_eq!(ok.sentry_traces_sample_rate, 0.1);
+        assert!(ok.sentry_dsn.is_some());
+    }
+
+    #[test]
     fn empty_values_count_as_unset() {
         let c = config(&[("CRON_SECRET", ""), ("REDIS_URL", " ")]).unwrap();
         assert!(c.cron_secret.is_none());
