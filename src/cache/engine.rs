@@ -17,20 +17,22 @@
 //! [`super::breaker`]): when it fails, reads go on being served from `local`,
 //! fetching without the cross-instance lock if they must.
 
+mod fill;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use futures::future::join_all;
 
 use super::breaker::Breaker;
+use super::failures::Failures;
 use super::flight::{Flight, Flights};
 use super::{Entry, Freshness, ReadOutcome, now_ms};
 use crate::config::Ttl;
 use crate::gateways::{FetchError, Fetcher, Gateway};
-use crate::stats::{Counter, Stats};
-use crate::store::{Notice, SaveOutcome, Store};
-use crate::telemetry::metrics;
+use crate::stats::Stats;
+use crate::store::{Notice, Store};
 use crate::telemetry::sentry::OpSpan;
 
 /// Bound on a store read made for a reader.
@@ -98,15 +100,6 @@ impl GatewayView {
 
 type FlightResult = Result<Entry, FetchError>;
 
-/// A gateway whose fetches are failing on this instance.
-struct Failure {
-    /// Readers leave the gateway alone until then.
-    retry_at: Instant,
-    error: String,
-    /// The first failure since the last success.
-    since: Instant,
-}
-
 pub struct Engine {
     store: Arc<dyn Store>,
     fetcher: Fetcher,
@@ -118,7 +111,7 @@ pub struct Engine {
     /// from (also while the store is down), synced with the store.
     local: RwLock<HashMap<String, Entry>>,
     /// Gateways failing on this instance, until their next success.
-    failures: Mutex<HashMap<String, Failure>>,
+    failures: Failures,
     flights: Arc<Flights<FlightResult>>,
     /// Bounds every store call and skips the store right after a failure.
     breaker: Breaker,
@@ -139,7 +132,7 @@ impl Engine {
             backoff,
             stats,
             local: RwLock::default(),
-            failures: Mutex::default(),
+            failures: Failures::default(),
             flights: Flights::new(),
             breaker: Breaker::default(),
         })
@@ -164,7 +157,7 @@ impl Engine {
 
     /// How long `gateway` has been failing on this instance, if it is.
     pub fn failing_for(&self, gateway: &str) -> Option<Duration> {
-        self.lock_failures().get(gateway).map(|f| f.since.elapsed())
+        self.failures.failing_for(gateway)
     }
 
     /// Serves `gateways` by the stale-while-revalidate rules (module doc).
@@ -293,188 +286,6 @@ impl Engine {
         self.flights.join_or_start(&gateway.id, work, panicked)
     }
 
-    /// One flight: take the cross-instance lock, fetch, store, release.
-    async fn fly(&self, gateway: &Gateway, mode: Mode, baseline: Baseline) -> FlightResult {
-        let id = gateway.id.as_str();
-        if mode == Mode::Read
-            && let Some(error) = self.backing_off(id).await
-        {
-            return Err(FetchError::BackingOff(error));
-        }
-        let seen = match baseline {
-            Baseline::Seen(version) => version,
-            Baseline::Current => self.stored_version(id).await,
-        };
-        // A stale reader's flight is a revalidation; counted where it fetches.
-        let purpose = match (mode, baseline) {
-            (Mode::Read, Baseline::Seen(Some(_))) => Purpose::Revalidate,
-            _ => Purpose::Fill,
-        };
-        let token = format!("{:032x}", rand::random::<u128>());
-        let lock_ttl = gateway.timeout + LOCK_MARGIN;
-        let locked = self
-            .breaker
-            .call(WRITE_BOUND, self.store.try_lock(id, &token, lock_ttl));
-        match locked.await {
-            Ok(true) => {
-                let result = match self.newer_than(id, seen).await {
-                    Some(landed_meanwhile) => Ok(landed_meanwhile),
-                    None => self.fetch_and_store(gateway, purpose).await,
-                };
-                let _ = self
-                    .breaker
-                    .call(WRITE_BOUND, self.store.unlock(id, &token))
-                    .await;
-                result
-            }
-            Ok(false) => {
-                self.await_other_instance(gateway, seen, lock_ttl, purpose)
-                    .await
-            }
-            // No store to coordinate through: fetch anyway (in-process
-            // single-flight still holds) rather than leave readers empty.
-            Err(_) => self.fetch_and_store(gateway, purpose).await,
-        }
-    }
-
-    /// Another instance holds the lock: wait for it to finish, then take
-    /// what it stored.
-    async fn await_other_instance(
-        &self,
-        gateway: &Gateway,
-        seen: Option<u64>,
-        max_wait: Duration,
-        purpose: Purpose,
-    ) -> FlightResult {
-        let id = gateway.id.as_str();
-        let deadline = Instant::now() + max_wait;
-        loop {
-            tokio::time::sleep(LOCK_POLL).await;
-            match self
-                .breaker
-                .call(READ_BOUND, self.store.lock_held(id))
-                .await
-            {
-                Ok(false) => break,
-                Ok(true) if Instant::now() < deadline => continue,
-                Ok(true) => return Err(FetchError::LockWait),
-                Err(_) => return self.fetch_and_store(gateway, purpose).await,
-            }
-        }
-        if let Some(entry) = self.newer_than(id, seen).await {
-            return Ok(entry);
-        }
-        let error = self.breaker.call(READ_BOUND, self.store.backoff(id)).await;
-        Err(FetchError::Elsewhere(
-            error
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "it stored nothing new".into()),
-        ))
-    }
-
-    async fn fetch_and_store(&self, gateway: &Gateway, purpose: Purpose) -> FlightResult {
-        let started = now_ms();
-        let clock = Instant::now();
-        let span = OpSpan::upstream(&gateway.id, || gateway.location());
-        let fetched = self.fetcher.fetch(gateway).await;
-        let took = clock.elapsed();
-        span.finish_status(fetched.is_ok());
-        let result = match fetched {
-            Ok(models) => {
-                self.store_fetched(gateway, Entry::new(started, self.ttl(), models))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        metrics::fetched(
-            &gateway.id,
-            took,
-            result.as_ref().err().map(FetchError::kind),
-        );
-        if purpose == Purpose::Revalidate {
-            self.stats.count(Counter::Revalidations);
-            if result.is_err() {
-                self.stats.count(Counter::RevalidationFailures);
-            }
-            metrics::revalidated(&gateway.id, result.is_ok());
-        }
-        match &result {
-            Ok(entry) => self.clear_failure(gateway, entry).await,
-            Err(e) => self.record_failure(&gateway.id, e).await,
-        }
-        result
-    }
-
-    /// Saves a fetched entry unless it must not replace what is cached.
-    async fn store_fetched(&self, gateway: &Gateway, entry: Entry) -> FlightResult {
-        let id = gateway.id.as_str();
-        if entry.models.is_empty()
-            && let Some(cached) = self.local_entry(id)
-            && cached.freshness(now_ms()) != Freshness::Expired
-            && !cached.models.is_empty()
-        {
-            return Err(FetchError::EmptyList(cached.models.len()));
-        }
-        let span = OpSpan::cache_put(|| self.store.entry_key(id));
-        let saved = self
-            .breaker
-            .call(WRITE_BOUND, self.store.save(id, &entry))
-            .await;
-        let size = span.is_recording().then(|| entry.byte_size());
-        span.finish_put(size, saved.is_ok());
-        match saved {
-            Ok(SaveOutcome::Saved) => {
-                self.remember(id, &entry);
-                Ok(entry)
-            }
-            Ok(SaveOutcome::KeptNonEmpty(count)) => Err(FetchError::EmptyList(count)),
-            // An older fetch never overwrites a newer one: serve the newer.
-            Ok(SaveOutcome::KeptNewer) => Ok(self
-                .newer_than(id, Some(entry.fetched_at))
-                .await
-                .unwrap_or(entry)),
-            Err(e) => {
-                tracing::warn!(gateway = id, error = %e, "serving the fetched list from memory: the store did not take it");
-                self.remember(id, &entry);
-                Ok(entry)
-            }
-        }
-    }
-
-    async fn clear_failure(&self, gateway: &Gateway, entry: &Entry) {
-        let had_failed = self.lock_failures().remove(&gateway.id).is_some();
-        let _ = self
-            .breaker
-            .call(WRITE_BOUND, self.store.clear_backoff(&gateway.id))
-            .await;
-        tracing::info!(gateway = %gateway.id, models = entry.models.len(), recovered = had_failed, "fetched");
-    }
-
-    async fn record_failure(&self, gateway: &str, error: &FetchError) {
-        let message = error.to_string();
-        let now = Instant::now();
-        self.lock_failures()
-            .entry(gateway.to_owned())
-            .and_modify(|f| {
-                f.retry_at = now + self.backoff;
-                f.error.clone_from(&message);
-            })
-            .or_insert_with(|| Failure {
-                retry_at: now + self.backoff,
-                error: message.clone(),
-                since: now,
-            });
-        let _ = self
-            .breaker
-            .call(
-                WRITE_BOUND,
-                self.store.set_backoff(gateway, &message, self.backoff),
-            )
-            .await;
-        tracing::warn!(gateway, kind = error.kind(), error = %message, "fetch failed; cached data left untouched");
-    }
-
     /// The error that keeps readers away from `gateway`, if any.
     async fn backing_off(&self, gateway: &str) -> Option<String> {
         if let Some(error) = self.local_failure(gateway) {
@@ -488,9 +299,7 @@ impl Engine {
     }
 
     fn local_failure(&self, gateway: &str) -> Option<String> {
-        let failures = self.lock_failures();
-        let failure = failures.get(gateway)?;
-        (Instant::now() < failure.retry_at).then(|| failure.error.clone())
+        self.failures.backing_off(gateway)
     }
 
     /// Brings this instance's copies in line with the store: versions that
@@ -602,9 +411,5 @@ impl Engine {
         {
             local.insert(gateway.to_owned(), entry.clone());
         }
-    }
-
-    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failure>> {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

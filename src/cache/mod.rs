@@ -8,6 +8,7 @@
 mod breaker;
 pub mod engine;
 mod entry;
+mod failures;
 pub mod flight;
 mod status;
 
