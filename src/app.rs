@@ -29,6 +29,8 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// The operator's runtime config, shared through the store.
     pub runtime: Arc<Runtime>,
+    /// Catalog pages already serialised and compressed.
+    pub views: Arc<crate::http::Views>,
 }
 
 /// Bearer secrets of the protected endpoints; `None` disables an endpoint.
@@ -72,6 +74,7 @@ impl App {
         crate::telemetry::metrics::handle();
         let state = AppState {
             runtime: Arc::new(Runtime::new(config.ttl, ids)),
+            views: Arc::default(),
             warmer: Arc::new(Warmer::new(Arc::clone(&engine))),
             engine,
             gateways: Arc::new(gateways),

@@ -283,3 +283,94 @@ async fn the_api_key_is_sent_only_where_api_key_env_names_one() {
     assert_eq!(open.hits(), 1);
     assert_eq!(open.last_authorization(), None);
 }
+
+async fn get_with_encoding(app: &TestApp, path: &str, accept: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("accept-encoding", accept)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> serde_json::Value {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .expect("a valid gzip body");
+    serde_json::from_str(&text).expect("JSON inside")
+}
+
+#[tokio::test]
+async fn gzip_answers_carry_the_same_catalog_as_plain_ones() {
+    let (a, b) = (
+        MockGateway::start(&["a/one", "a/two", "a/three"]).await,
+        MockGateway::start(&["b/one"]).await,
+    );
+    let app = TestApp::builder()
+        .gateway("a", &a)
+        .gateway("b", &b)
+        .spawn()
+        .await;
+    for path in [
+        "/api/models",
+        "/api/models?q=one&limit=1&offset=1",
+        "/api/models/a",
+    ] {
+        let plain = get_with_encoding(&app, path, "identity").await;
+        assert_eq!(plain.headers().get("content-encoding"), None);
+        assert_eq!(plain.headers()["vary"], "accept-encoding");
+        let plain_len = plain.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let plain_body = plain.bytes().await.unwrap();
+        assert_eq!(
+            plain_len,
+            plain_body.len().to_string(),
+            "exact length, not chunked"
+        );
+        let plain: serde_json::Value = serde_json::from_slice(&plain_body).unwrap();
+
+        let zipped = get_with_encoding(&app, path, "br;q=1.0, gzip, deflate").await;
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{path}");
+        let zipped = gunzip(&zipped.bytes().await.unwrap());
+        assert_eq!(zipped["data"], plain["data"], "{path}");
+        assert_eq!(zipped["total"], plain["total"], "{path}");
+        assert_eq!(
+            zipped["gateways"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            plain["gateways"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>()
+        );
+    }
+    let refused = get_with_encoding(&app, "/api/models", "gzip;q=0").await;
+    assert_eq!(refused.headers().get("content-encoding"), None);
+}
+
+#[tokio::test]
+async fn a_cached_page_follows_the_entries_it_was_built_from() {
+    let mock = MockGateway::start(&["v1"]).await;
+    let app = TestApp::builder().gateway("gw", &mock).spawn().await;
+    for encoding in ["identity", "gzip"] {
+        let first = get_with_encoding(&app, "/api/models", encoding).await;
+        assert_eq!(first.status(), reqwest::StatusCode::OK);
+    }
+    mock.set_models(&["v2", "v3"]);
+    app.warm(None).await;
+    let plain: serde_json::Value = get_with_encoding(&app, "/api/models", "identity")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&plain), ["v2", "v3"]);
+    let zipped = get_with_encoding(&app, "/api/models", "gzip").await;
+    assert_eq!(ids(&gunzip(&zipped.bytes().await.unwrap())), ["v2", "v3"]);
+}

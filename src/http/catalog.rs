@@ -2,11 +2,14 @@
 //! list of gateways. CORS-enabled, with caching headers.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,7 @@ use utoipa_axum::routes;
 use super::caching::{CacheHeaders, X_CACHE};
 use super::error::ErrorBody;
 use super::gateway_state::GatewayState;
+use super::views::{self, JsonView};
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
 use crate::cache::{GatewayView, now_ms};
@@ -70,7 +74,10 @@ impl CatalogQuery {
 }
 
 /// The catalog: models of every selected gateway, and each gateway's state.
+/// Answers are spliced from cached views ([`catalog_response`]); this type
+/// gives their shape to the API document.
 #[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
 struct Catalog<'a> {
     data: Vec<&'a Model>,
     gateways: BTreeMap<&'a str, GatewayState<'a>>,
@@ -135,7 +142,7 @@ async fn all_models(
         None => state.gateways.active.clone(),
     };
     let views = state.engine.read(&selection).await;
-    Ok(catalog_response(&views, &query, &headers))
+    Ok(catalog_response(&state, &views, &query, &headers).await)
 }
 
 /// One gateway's models.
@@ -155,7 +162,7 @@ async fn gateway_models(
     let Query(query) = query.map_err(bad_query)?;
     let gateway = find_gateway(&state.gateways, &gateway)?;
     let views = state.engine.read(&[gateway]).await;
-    Ok(catalog_response(&views, &query, &headers))
+    Ok(catalog_response(&state, &views, &query, &headers).await)
 }
 
 /// One model by id (ids may contain `/`).
@@ -236,46 +243,110 @@ fn describe<'a>(gateway: &'a Gateway, view: &'a GatewayView, now: u64) -> Gatewa
     }
 }
 
-fn catalog_response(views: &[GatewayView], query: &CatalogQuery, headers: &HeaderMap) -> Response {
+/// A catalog answer: the page of models comes from the views cache (built
+/// once per query and entry versions), spliced with a fresh `gateways` state.
+async fn catalog_response(
+    state: &AppState,
+    views: &[GatewayView],
+    query: &CatalogQuery,
+    headers: &HeaderMap,
+) -> Response {
     let now = now_ms();
-    let cache = CacheHeaders::new(views, now, &query.fingerprint());
+    let fingerprint = query.fingerprint();
+    let cache = CacheHeaders::new(views, now, &fingerprint);
     if cache.not_modified(headers) {
         return not_modified(&cache);
     }
-    let body = Json(catalog(views, query, now)).into_response();
-    with_cache_headers(body, &cache)
+    let key = view_key(&fingerprint, views);
+    let source = page_source(views, query);
+    let states: BTreeMap<&str, GatewayState> = views
+        .iter()
+        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
+        .collect();
+    let states = serde_json::to_string(&states).expect("BUG: gateway states serialise");
+    let tail = |total: usize| format!(",\"gateways\":{states},\"total\":{total}}}");
+    let mut response = if accepts_gzip(headers) {
+        let page = state.views.gzip(&key, source).await;
+        let parts = views::gzip_parts(views::head(), &page, tail(page.total).as_bytes());
+        let mut response = views::body(parts).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else {
+        let page = state.views.json(&key, source).await;
+        let head = Bytes::from_static(views::head());
+        let parts = [head, page.data.clone(), Bytes::from(tail(page.total))];
+        views::body(parts).into_response()
+    };
+    let response_headers = response.headers_mut();
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    with_cache_headers(response, &cache)
 }
 
-fn catalog<'a>(views: &'a [GatewayView], query: &CatalogQuery, now: u64) -> Catalog<'a> {
+/// What a page depends on: the query and each entry's version.
+fn view_key(fingerprint: &str, views: &[GatewayView]) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(fingerprint.len() + views.len() * 24);
+    key.push_str(fingerprint);
+    for view in views {
+        let version = view.entry.as_ref().map_or(0, |e| e.fetched_at);
+        let _ = write!(key, "|{}={version}", view.gateway.id);
+    }
+    key
+}
+
+/// Builds the page off the request path: filter by `q`, then `offset`/`limit`.
+fn page_source(views: &[GatewayView], query: &CatalogQuery) -> views::Source {
+    let lists: Vec<_> = views
+        .iter()
+        .filter_map(|v| v.entry.as_ref().map(|e| Arc::clone(&e.models)))
+        .collect();
     let needle = query
         .q
         .as_deref()
         .map(str::to_lowercase)
         .filter(|q| !q.is_empty());
-    let matches = views
-        .iter()
-        .filter_map(|v| v.entry.as_ref())
-        .flat_map(|e| e.models.iter())
-        .filter(|m| needle.as_deref().is_none_or(|n| m.matches(n)));
-    let mut total = 0;
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(usize::MAX);
-    let mut data = Vec::new();
-    for model in matches {
-        if total >= offset && data.len() < limit {
-            data.push(model);
+    Box::new(move || {
+        let matches = lists
+            .iter()
+            .flat_map(|list| list.iter())
+            .filter(|m| needle.as_deref().is_none_or(|n| m.matches(n)));
+        let mut total = 0;
+        let mut page = Vec::new();
+        for model in matches {
+            if total >= offset && page.len() < limit {
+                page.push(model);
+            }
+            total += 1;
         }
-        total += 1;
-    }
-    let gateways = views
+        JsonView::of(&page, total)
+    })
+}
+
+/// Whether the client takes gzip (`Accept-Encoding: gzip`, not `gzip;q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
         .iter()
-        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
-        .collect();
-    Catalog {
-        data,
-        gateways,
-        total,
-    }
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 fn not_modified(cache: &CacheHeaders) -> Response {

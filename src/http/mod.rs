@@ -11,6 +11,7 @@ mod gateway_state;
 mod health;
 mod metrics;
 mod openapi;
+mod views;
 mod warm;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use axum::extract::rejection::BytesRejection;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+pub use views::Views;
 
 use crate::app::AppState;
 use crate::gateways::{Gateway, Gateways};

@@ -1,0 +1,269 @@
+//! Catalog views kept already serialised — and already compressed — so that
+//! a hot read of a large catalog costs what sending bytes from memory costs.
+//!
+//! A catalog answer is `{"data":[…],"gateways":{…},"total":N}`. `data` is the
+//! heavy part (tens of thousands of models for a real aggregator) and changes
+//! only when an entry does; `gateways` is small but holds `age_ms`, which
+//! changes every millisecond. So a view caches the `data` bytes, keyed by the
+//! query and by the versions of the entries it was built from (an entry that
+//! changes — here or, through the store sync, on another instance — makes a
+//! new key), and each answer is spliced together around it: head, cached
+//! view, fresh tail.
+//!
+//! For `Accept-Encoding: gzip` the view is kept as raw DEFLATE ending on a
+//! byte boundary (a sync flush) together with its CRC-32. An answer is one
+//! valid gzip member made of the gzip header, the head deflated on its own
+//! (also sync-flushed), the cached DEFLATE, the tail deflated and finished,
+//! and a trailer whose CRC-32 is combined from the three parts. DEFLATE allows
+//! this: each part only refers back into itself, and every part but the last
+//! ends without the final-block bit.
+//!
+//! Views live in a size-bounded cache; a key that stops being asked for (an
+//! old version) is evicted by weight.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crc32fast::Hasher as Crc;
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+
+use crate::gateways::Model;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body::{Frame, SizeHint};
+
+/// Bytes of serialised views kept, and of compressed ones.
+const JSON_CAPACITY: u64 = 192 * 1024 * 1024;
+const GZIP_CAPACITY: u64 = 64 * 1024 * 1024;
+/// Views expected at once (queries × versions), to size the cache's tables.
+const EXPECTED_VIEWS: usize = 256;
+
+/// A page of models, serialised: `[…]`.
+pub struct JsonView {
+    pub data: Bytes,
+    /// Matches before paging.
+    pub total: usize,
+}
+
+/// The same page as raw DEFLATE, sync-flushed, with what the gzip trailer needs.
+pub struct GzipView {
+    pub deflate: Bytes,
+    pub crc: Crc,
+    pub len: u64,
+    pub total: usize,
+}
+
+pub struct Views {
+    json: Cache<String, Arc<JsonView>, ByBytes>,
+    gzip: Cache<String, Arc<GzipView>, ByBytes>,
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<String, Arc<JsonView>> for ByBytes {
+    fn weight(&self, key: &String, view: &Arc<JsonView>) -> u64 {
+        (key.len() + view.data.len()) as u64
+    }
+}
+
+impl Weighter<String, Arc<GzipView>> for ByBytes {
+    fn weight(&self, key: &String, view: &Arc<GzipView>) -> u64 {
+        (key.len() + view.deflate.len()) as u64
+    }
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Self {
+            json: Cache::with_weighter(EXPECTED_VIEWS, JSON_CAPACITY, ByBytes),
+            gzip: Cache::with_weighter(EXPECTED_VIEWS, GZIP_CAPACITY, ByBytes),
+        }
+    }
+}
+
+/// Builds a view when it is not cached: selects the page and serialises it.
+pub type Source = Box<dyn FnOnce() -> JsonView + Send>;
+
+impl JsonView {
+    /// `page` serialised; `total` matches before paging.
+    pub fn of(page: &[&Model], total: usize) -> Self {
+        let data = serde_json::to_vec(page).expect("BUG: models serialise");
+        Self {
+            data: Bytes::from(data),
+            total,
+        }
+    }
+}
+
+impl Views {
+    /// The serialised page for `key`; `source` is called (off the async
+    /// threads) only when it is not cached. Concurrent callers of one key
+    /// share one build.
+    pub async fn json(&self, key: &str, source: Source) -> Arc<JsonView> {
+        let build = async {
+            let view = tokio::task::spawn_blocking(move || Arc::new(source()))
+                .await
+                .expect("BUG: serialising a view panicked");
+            Ok::<_, std::convert::Infallible>(view)
+        };
+        let Ok(view) = self.json.get_or_insert_async(key, build).await;
+        view
+    }
+
+    /// The compressed page for `key`, built from its JSON view.
+    pub async fn gzip(&self, key: &str, source: Source) -> Arc<GzipView> {
+        let build = async {
+            let json = self.json(key, source).await;
+            let view = tokio::task::spawn_blocking(move || {
+                let mut crc = Crc::new();
+                crc.update(&json.data);
+                Arc::new(GzipView {
+                    deflate: Bytes::from(deflate(&json.data, Compression::default(), false)),
+                    crc,
+                    len: json.data.len() as u64,
+                    total: json.total,
+                })
+            })
+            .await
+            .expect("BUG: compressing a view panicked");
+            Ok::<_, std::convert::Infallible>(view)
+        };
+        let Ok(view) = self.gzip.get_or_insert_async(key, build).await;
+        view
+    }
+}
+
+/// The answer's parts around the cached view.
+pub fn head() -> &'static [u8] {
+    b"{\"data\":"
+}
+
+/// Splices one gzip member around a cached view: header, deflated `head`,
+/// the view, deflated `tail`, trailer.
+pub fn gzip_parts(head: &[u8], view: &GzipView, tail: &[u8]) -> [Bytes; 3] {
+    /// ID1 ID2, CM = deflate, no flags, no mtime, no extra flags, OS unknown.
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut first = HEADER.to_vec();
+    first.extend(deflate(head, Compression::fast(), false));
+    let mut last = deflate(tail, Compression::fast(), true);
+    let mut crc = Crc::new();
+    crc.update(head);
+    crc.combine(&view.crc);
+    let mut tail_crc = Crc::new();
+    tail_crc.update(tail);
+    crc.combine(&tail_crc);
+    let len = head.len() as u64 + view.len + tail.len() as u64;
+    last.extend(crc.finalize().to_le_bytes());
+    // ISIZE is the length modulo 2^32.
+    last.extend((len as u32).to_le_bytes());
+    [Bytes::from(first), view.deflate.clone(), Bytes::from(last)]
+}
+
+/// A body sent as these parts in turn, without copying them, with its exact
+/// length known (so it goes out with `Content-Length`, not chunked).
+pub fn body(parts: impl IntoIterator<Item = Bytes>) -> axum::body::Body {
+    let parts: VecDeque<Bytes> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    let remaining = parts.iter().map(|p| p.len() as u64).sum();
+    axum::body::Body::new(Parts { parts, remaining })
+}
+
+struct Parts {
+    parts: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl http_body::Body for Parts {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        Poll::Ready(this.parts.pop_front().map(|part| {
+            this.remaining -= part.len() as u64;
+            Ok(Frame::data(part))
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Raw DEFLATE of `input`: finished (final block) when `last`, else ending
+/// with a sync flush, on a byte boundary, so more DEFLATE may follow.
+pub fn deflate(input: &[u8], level: Compression, last: bool) -> Vec<u8> {
+    let mut encoder = DeflateEncoder::new(Vec::with_capacity(input.len() / 4 + 64), level);
+    encoder
+        .write_all(input)
+        .expect("BUG: writing to a Vec cannot fail");
+    if last {
+        return encoder.finish().expect("BUG: writing to a Vec cannot fail");
+    }
+    encoder.flush().expect("BUG: writing to a Vec cannot fail");
+    // Taken before the encoder is dropped (which would finish the stream).
+    std::mem::take(encoder.get_mut())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn view_of(data: &[u8]) -> GzipView {
+        let mut crc = Crc::new();
+        crc.update(data);
+        GzipView {
+            deflate: Bytes::from(deflate(data, Compression::default(), false)),
+            crc,
+            len: data.len() as u64,
+            total: 0,
+        }
+    }
+
+    #[test]
+    fn a_spliced_gzip_member_decodes_to_the_whole_answer() {
+        let data = br#"[{"id":"a","name":"A model"},{"id":"b","name":"B model"}]"#.repeat(500);
+        let tail = br#","gateways":{"g":{"status":"fresh","age_ms":12}},"total":1000}"#;
+        let parts = gzip_parts(head(), &view_of(&data), tail);
+        let gzip: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        assert!(
+            gzip.len() < data.len() / 10,
+            "compressed: {} bytes",
+            gzip.len()
+        );
+
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_end(&mut decoded)
+            .expect("a valid gzip stream (CRC and length checked)");
+        let expected = [head(), &data[..], &tail[..]].concat();
+        assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn an_empty_view_splices_too() {
+        let parts = gzip_parts(head(), &view_of(b"[]"), b",\"total\":0}");
+        let gzip: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, "{\"data\":[],\"total\":0}");
+    }
+}
