@@ -196,13 +196,24 @@ async fn redis_holds_the_envelope_under_the_prefix_with_ttl_fresh_plus_stale() {
     store.save("openrouter", &entry).await.unwrap();
 
     let mut conn = redis.conn().await;
-    let (fetched_at, fresh_until, stale_until, models): (u64, u64, u64, String) = conn
-        .hmget(
+    let (fetched_at, fresh_until, stale_until, models, encoding): (u64, u64, u64, Vec<u8>, String) =
+        conn.hmget(
             "models:openrouter",
-            &["fetched_at", "fresh_until", "stale_until", "models"],
+            &[
+                "fetched_at",
+                "fresh_until",
+                "stale_until",
+                "models",
+                "encoding",
+            ],
         )
         .await
         .unwrap();
+    assert_eq!(encoding, "gzip", "stored compressed");
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&models[..]), &mut json)
+        .unwrap();
+    let models = json;
     assert_eq!(
         (fetched_at, fresh_until, stale_until),
         (entry.fetched_at, entry.fresh_until, entry.stale_until)
@@ -231,4 +242,37 @@ async fn a_stopped_redis_gives_errors_not_hangs() {
         store.ping().await.is_ok()
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_entry_stored_as_plain_json_is_still_read() {
+    let redis = RedisServer::start();
+    let store = RedisStore::single(&redis.url(), "models:").unwrap();
+    let now = now_ms();
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("HSET")
+        .arg("models:older")
+        .arg(&[
+            "fetched_at",
+            &now.to_string(),
+            "fresh_until",
+            &(now + 60_000).to_string(),
+        ])
+        .arg(&["stale_until", &(now + 120_000).to_string(), "count", "1"])
+        .arg(&["models", r#"[{"id":"plain/one"}]"#])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let entry = store.load("older").await.unwrap().expect("the entry");
+    assert_eq!(entry.models[0].id, "plain/one");
+
+    let _: () = conn
+        .hset("models:older", "encoding", "brotli")
+        .await
+        .unwrap();
+    let err = store.load("older").await.unwrap_err();
+    assert!(
+        err.to_string().contains("unknown encoding \"brotli\""),
+        "{err}"
+    );
 }

@@ -7,6 +7,7 @@
 //! non-empty list with an empty one, and a lock is taken and released by its
 //! owner token only. Key names live in [`Keys`].
 
+mod codec;
 mod embedded;
 mod pubsub;
 mod redis;

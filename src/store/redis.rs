@@ -1,7 +1,8 @@
 //! The Redis store, over one server or a cluster, through deadpool-redis.
 //!
 //! An entry is a hash at `models:<id>` — `fetched_at`, `fresh_until`,
-//! `stale_until` (ms since epoch), `count`, and `models` (the JSON array) —
+//! `stale_until` (ms since epoch), `count`, `models` (the list, as JSON
+//! compressed by [`super::codec`]) and its `encoding` —
 //! whose TTL ends at `stale_until`, so Redis drops it once it may no longer be
 //! served. Readers ask `HGET fetched_at` first and load `models` only when the
 //! version changed. Every operation is bounded by [`OP_TIMEOUT`]; a slow or
@@ -17,9 +18,8 @@ use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 
 use tokio::sync::mpsc;
 
-use super::{Keys, Notice, SaveOutcome, Store, StoreError};
+use super::{Keys, Notice, SaveOutcome, Store, StoreError, codec};
 use crate::cache::{Entry, now_ms};
-use crate::gateways::Model;
 
 /// Bound on any one Redis operation, connection checkout included.
 const OP_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -33,7 +33,7 @@ local cur = redis.call('HMGET', KEYS[1], 'fetched_at', 'count')
 if cur[1] and tonumber(cur[1]) >= tonumber(ARGV[1]) then return {0, tonumber(cur[2] or 0)} end
 if tonumber(ARGV[4]) == 0 and cur[2] and tonumber(cur[2]) > 0 then return {2, tonumber(cur[2])} end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'fetched_at', ARGV[1], 'fresh_until', ARGV[2], 'stale_until', ARGV[3], 'count', ARGV[4], 'models', ARGV[5])
+redis.call('HSET', KEYS[1], 'fetched_at', ARGV[1], 'fresh_until', ARGV[2], 'stale_until', ARGV[3], 'count', ARGV[4], 'models', ARGV[5], 'encoding', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {1, 0}
 ";
@@ -169,20 +169,34 @@ impl Store for RedisStore {
 
     async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError> {
         let key = self.keys.entry(gateway);
-        let fields: (Option<u64>, Option<u64>, Option<u64>, Option<Vec<u8>>) = self
+        type Fields = (
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<Vec<u8>>,
+            Option<String>,
+        );
+        let fields: Fields = self
             .run(async |c| {
                 c.hmget(
                     &key,
-                    &["fetched_at", "fresh_until", "stale_until", "models"],
+                    &[
+                        "fetched_at",
+                        "fresh_until",
+                        "stale_until",
+                        "models",
+                        "encoding",
+                    ],
                 )
                 .await
             })
             .await?;
-        let (Some(fetched_at), Some(fresh_until), Some(stale_until), Some(models)) = fields else {
+        let (Some(fetched_at), Some(fresh_until), Some(stale_until), Some(models), encoding) =
+            fields
+        else {
             return Ok(None);
         };
-        let models: Vec<Model> = serde_json::from_slice(&models)
-            .map_err(|e| StoreError(format!("{key} holds an unreadable list: {e}")))?;
+        let models = codec::decode(key, models, encoding).await?;
         Ok(Some(Entry {
             fetched_at,
             fresh_until,
@@ -196,8 +210,7 @@ impl Store for RedisStore {
         if ttl_ms == 0 {
             return Ok(SaveOutcome::KeptNewer);
         }
-        let models = serde_json::to_vec(&*entry.models)
-            .map_err(|e| StoreError(format!("cannot serialise models: {e}")))?;
+        let models = codec::encode(Arc::clone(&entry.models)).await?;
         let key = self.keys.entry(gateway);
         let script = self.save.clone();
         let (outcome, count): (u8, usize) = self
@@ -210,6 +223,7 @@ impl Store for RedisStore {
                     .arg(entry.models.len())
                     .arg(models.as_slice())
                     .arg(ttl_ms)
+                    .arg(codec::GZIP)
                     .invoke_async(c)
                     .await
             })
