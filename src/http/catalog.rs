@@ -207,7 +207,26 @@ async fn one_model(
         data: found,
         gateway: GatewayState::of(view, now),
     };
-    Ok(with_cache_headers(Json(body).into_response(), &cache))
+    let json = serde_json::to_vec(&body).expect("BUG: a model serialises");
+    let mut response = if accepts_gzip(&headers) {
+        let mut response = views::gzip_whole(&json).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else {
+        json.into_response()
+    };
+    json_headers(response.headers_mut());
+    Ok(with_cache_headers(response, &cache))
+}
+
+fn json_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
 }
 
 /// The configured gateways and their cache state (no fetch, no revalidation).
@@ -279,12 +298,7 @@ async fn catalog_response(
         let parts = [head, page.data.clone(), Bytes::from(tail(page.total))];
         views::body(parts).into_response()
     };
-    let response_headers = response.headers_mut();
-    response_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    json_headers(response.headers_mut());
     with_cache_headers(response, &cache)
 }
 

@@ -205,6 +205,16 @@ impl http_body::Body for Parts {
     }
 }
 
+/// A small answer compressed whole, per request (one model: too small to
+/// be worth caching).
+pub fn gzip_whole(body: &[u8]) -> Vec<u8> {
+    let mut gzip =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2 + 32), Compression::fast());
+    gzip.write_all(body)
+        .and_then(|()| gzip.finish())
+        .expect("BUG: writing to a Vec cannot fail")
+}
+
 /// Raw DEFLATE of `input`: finished (final block) when `last`, else ending
 /// with a sync flush, on a byte boundary, so more DEFLATE may follow.
 pub fn deflate(input: &[u8], level: Compression, last: bool) -> Vec<u8> {
