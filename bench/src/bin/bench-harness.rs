@@ -47,11 +47,32 @@ async fn bounded(opts: Options) -> Result<Results, String> {
 async fn run(opts: Options) -> Result<Results, String> {
     let rig = Rig::start(opts.clone()).await?;
     eprintln!("bench: everything started in {}", rig.dir.display());
-    let hot = scenarios::hot(&rig).await?;
-    let memory = scenarios::memory(&rig).await?;
-    let warm = scenarios::warm(&rig).await?;
-    let revalidation = scenarios::revalidation(&rig, &hot).await?;
-    let stampedes = scenarios::stampedes(&rig).await?;
+    let o = &rig.opts;
+    let hot = if o.runs("hot") {
+        scenarios::hot(&rig).await?
+    } else {
+        Vec::new()
+    };
+    let memory = if o.runs("memory") {
+        Some(scenarios::memory(&rig).await?)
+    } else {
+        None
+    };
+    let warm = if o.runs("warm") {
+        Some(scenarios::warm(&rig).await?)
+    } else {
+        None
+    };
+    let revalidation = if o.runs("revalidation") {
+        Some(scenarios::revalidation(&rig, &hot).await?)
+    } else {
+        None
+    };
+    let stampedes = if o.runs("stampede") {
+        scenarios::stampedes(&rig).await?
+    } else {
+        Vec::new()
+    };
     let mut results = Results {
         meta: meta(&rig),
         hot,

@@ -136,3 +136,22 @@ pub async fn wait_state(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `POST /api/cache/warm-models`; its report. Fails unless every gateway is ok.
+pub async fn warm(http: &reqwest::Client, base: &str, secret: &str) -> Result<Value, String> {
+    let response = http
+        .post(format!("{base}/api/cache/warm-models"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .map_err(|e| format!("warm {base}: {e}"))?;
+    let status = response.status();
+    let report: Value = response
+        .json()
+        .await
+        .map_err(|e| format!("warm {base}: {e}"))?;
+    if !status.is_success() || report["success"] != true {
+        return Err(format!("warm {base} answered {status}: {report}"));
+    }
+    Ok(report)
+}

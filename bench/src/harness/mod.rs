@@ -62,6 +62,10 @@ pub struct Options {
     /// Seconds after which the run is abandoned and everything stopped.
     #[arg(long, default_value_t = 1800)]
     pub deadline: u64,
+    /// Scenarios to run, comma-separated: hot, memory, warm, revalidation,
+    /// stampede [default: all]. Revalidation compares with hot's p99.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Keep the run's temporary directory (logs of every process).
     #[arg(long)]
     pub keep_logs: bool,
@@ -73,6 +77,11 @@ pub struct Options {
 impl Options {
     pub fn models(&self) -> usize {
         self.models.unwrap_or(if self.quick { 50 } else { 500 })
+    }
+
+    /// Whether `scenario` is selected by `--only` (all are by default).
+    pub fn runs(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
     }
 
     pub fn seconds(&self) -> u64 {

@@ -135,9 +135,10 @@ pub struct Target {
 pub struct Results {
     pub meta: Meta,
     pub hot: Vec<HotRow>,
-    pub memory: Memory,
-    pub warm: Warm,
-    pub revalidation: Revalidation,
+    /// `None` when the scenario was not selected (`--only`).
+    pub memory: Option<Memory>,
+    pub warm: Option<Warm>,
+    pub revalidation: Option<Revalidation>,
     pub stampedes: Vec<StampedeRow>,
     pub targets: Vec<Target>,
 }
@@ -161,26 +162,28 @@ impl Results {
                 met: row.vs_nginx >= 1.0,
             });
         }
-        let r = &self.revalidation;
-        targets.push(Target {
-            name: "p99 during revalidation".into(),
-            target: "≤ 1.2× hot p99".into(),
-            figure: format!(
-                "{:.2}× ({:.1} ms vs {:.1} ms)",
-                r.p99_vs_hot, r.service.p99_ms, r.hot_p99_ms
-            ),
-            met: r.p99_vs_hot <= 1.2,
-        });
-        let w = &self.warm;
-        targets.push(Target {
-            name: format!("warm of {} gateways", w.gateways),
-            target: "wall ≤ slowest + 100 ms".into(),
-            figure: format!(
-                "{} ms (slowest {} ms, sum {} ms)",
-                w.wall_ms, w.slowest_ms, w.sequential_sum_ms
-            ),
-            met: w.wall_ms <= w.slowest_ms + 100 && w.gateways_ok == w.gateways,
-        });
+        if let Some(r) = &self.revalidation {
+            targets.push(Target {
+                name: "p99 during revalidation".into(),
+                target: "≤ 1.2× hot p99".into(),
+                figure: format!(
+                    "{:.2}× ({:.1} ms vs {:.1} ms)",
+                    r.p99_vs_hot, r.service.p99_ms, r.hot_p99_ms
+                ),
+                met: r.p99_vs_hot <= 1.2,
+            });
+        }
+        if let Some(w) = &self.warm {
+            targets.push(Target {
+                name: format!("warm of {} gateways", w.gateways),
+                target: "wall ≤ slowest + 100 ms".into(),
+                figure: format!(
+                    "{} ms (slowest {} ms, sum {} ms)",
+                    w.wall_ms, w.slowest_ms, w.sequential_sum_ms
+                ),
+                met: w.wall_ms <= w.slowest_ms + 100 && w.gateways_ok == w.gateways,
+            });
+        }
         for s in self
             .stampedes
             .iter()
@@ -196,18 +199,19 @@ impl Results {
                 met: s.min == 1 && s.max == 1 && s.burst.ok == s.burst.requests,
             });
         }
-        let m = &self.memory;
-        targets.push(Target {
-            name: "Redis bytes of the catalog".into(),
-            target: "≤ 0.35× raw JSON".into(),
-            figure: format!(
-                "{:.2}× ({} vs {})",
-                m.ratio,
-                mib(m.redis_entry_bytes),
-                mib(m.raw_json_bytes)
-            ),
-            met: m.ratio <= 0.35,
-        });
+        if let Some(m) = &self.memory {
+            targets.push(Target {
+                name: "Redis bytes of the catalog".into(),
+                target: "≤ 0.35× raw JSON".into(),
+                figure: format!(
+                    "{:.2}× ({} vs {})",
+                    m.ratio,
+                    mib(m.redis_entry_bytes),
+                    mib(m.raw_json_bytes)
+                ),
+                met: m.ratio <= 0.35,
+            });
+        }
         self.targets = targets;
     }
 
@@ -259,59 +263,61 @@ impl Results {
                 kib(r.service.bytes_per_request)
             );
         }
-        let r = &self.revalidation;
-        let _ = writeln!(
-            out,
-            "\n## Reads while every entry is stale and upstreams take 2 s\n"
-        );
-        let _ = writeln!(
-            out,
-            "| server | req/s | p50 | p99 | p99 ÷ hot p99 | upstream requests during the run |"
-        );
-        let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|");
-        let _ = writeln!(
-            out,
-            "| models-cache | {} | {} | {} | **{:.2}** (hot {}) | {} |",
-            rps(&r.service),
-            ms(r.service.p50_ms),
-            ms(r.service.p99_ms),
-            r.p99_vs_hot,
-            ms(r.hot_p99_ms),
-            r.service_upstream_requests
-        );
-        let _ = writeln!(
-            out,
-            "| nginx | {} | {} | {} | {:.2} (limit's hot {}) | {} |",
-            rps(&r.nginx),
-            ms(r.nginx.p50_ms),
-            ms(r.nginx.p99_ms),
-            r.nginx.p99_ms / r.limit_hot_p99_ms.max(0.001),
-            ms(r.limit_hot_p99_ms),
-            r.nginx_upstream_requests
-        );
-        let w = &self.warm;
-        let _ = writeln!(
-            out,
-            "\n## Full warm ({} gateways, latencies 50–800 ms)\n",
-            w.gateways
-        );
-        let _ = writeln!(
-            out,
-            "| wall | reported | slowest gateway | sequential sum | wall − slowest | gateways ok | upstream requests |"
-        );
-        let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|");
-        let _ = writeln!(
-            out,
-            "| {} ms | {} ms | {} ms | {} ms | {} ms | {}/{} | {} |",
-            w.wall_ms,
-            w.reported_ms,
-            w.slowest_ms,
-            w.sequential_sum_ms,
-            w.wall_ms as i64 - w.slowest_ms as i64,
-            w.gateways_ok,
-            w.gateways,
-            w.upstream_requests
-        );
+        if let Some(r) = &self.revalidation {
+            let _ = writeln!(
+                out,
+                "\n## Reads while every entry is stale and upstreams take 2 s\n"
+            );
+            let _ = writeln!(
+                out,
+                "| server | req/s | p50 | p99 | p99 ÷ hot p99 | upstream requests during the run |"
+            );
+            let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|");
+            let _ = writeln!(
+                out,
+                "| models-cache | {} | {} | {} | **{:.2}** (hot {}) | {} |",
+                rps(&r.service),
+                ms(r.service.p50_ms),
+                ms(r.service.p99_ms),
+                r.p99_vs_hot,
+                ms(r.hot_p99_ms),
+                r.service_upstream_requests
+            );
+            let _ = writeln!(
+                out,
+                "| nginx | {} | {} | {} | {:.2} (limit's hot {}) | {} |",
+                rps(&r.nginx),
+                ms(r.nginx.p50_ms),
+                ms(r.nginx.p99_ms),
+                r.nginx.p99_ms / r.limit_hot_p99_ms.max(0.001),
+                ms(r.limit_hot_p99_ms),
+                r.nginx_upstream_requests
+            );
+        }
+        if let Some(w) = &self.warm {
+            let _ = writeln!(
+                out,
+                "\n## Full warm ({} gateways, latencies 50–800 ms)\n",
+                w.gateways
+            );
+            let _ = writeln!(
+                out,
+                "| wall | reported | slowest gateway | sequential sum | wall − slowest | gateways ok | upstream requests |"
+            );
+            let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|");
+            let _ = writeln!(
+                out,
+                "| {} ms | {} ms | {} ms | {} ms | {} ms | {}/{} | {} |",
+                w.wall_ms,
+                w.reported_ms,
+                w.slowest_ms,
+                w.sequential_sum_ms,
+                w.wall_ms as i64 - w.slowest_ms as i64,
+                w.gateways_ok,
+                w.gateways,
+                w.upstream_requests
+            );
+        }
         let _ = writeln!(
             out,
             "\n## Stampedes ({} concurrent reads, upstreams take 1 s)\n",
@@ -329,24 +335,25 @@ impl Results {
                 s.case, s.server, s.burst.ok, s.burst.requests, s.burst.max_ms, s.min, s.max
             );
         }
-        let mem = &self.memory;
-        let _ = writeln!(out, "\n## Memory\n");
-        let _ = writeln!(
-            out,
-            "| Redis (entries) | raw upstream JSON | ratio | stored `models` JSON | Redis (all keys) | service RSS | peak RSS |"
-        );
-        let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|");
-        let _ = writeln!(
-            out,
-            "| {} | {} | **{:.2}** | {} | {} | {} | {} |",
-            mib(mem.redis_entry_bytes),
-            mib(mem.raw_json_bytes),
-            mem.ratio,
-            mib(mem.stored_json_bytes),
-            mib(mem.redis_all_bytes),
-            mib(mem.service_rss_kb * 1024),
-            mib(mem.service_peak_rss_kb * 1024)
-        );
+        if let Some(mem) = &self.memory {
+            let _ = writeln!(out, "\n## Memory\n");
+            let _ = writeln!(
+                out,
+                "| Redis (entries) | raw upstream JSON | ratio | stored `models` JSON | Redis (all keys) | service RSS | peak RSS |"
+            );
+            let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|");
+            let _ = writeln!(
+                out,
+                "| {} | {} | **{:.2}** | {} | {} | {} | {} |",
+                mib(mem.redis_entry_bytes),
+                mib(mem.raw_json_bytes),
+                mem.ratio,
+                mib(mem.stored_json_bytes),
+                mib(mem.redis_all_bytes),
+                mib(mem.service_rss_kb * 1024),
+                mib(mem.service_peak_rss_kb * 1024)
+            );
+        }
         let _ = writeln!(out, "\n## Targets (issue 5)\n");
         let _ = writeln!(out, "| target | goal | figure | |");
         let _ = writeln!(out, "|---|---|---|---|");
