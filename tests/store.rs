@@ -85,6 +85,13 @@ async fn a_lock_has_one_owner_and_expires(store: &dyn Store) {
             .await
             .unwrap()
     );
+    assert!(
+        store
+            .try_lock("gw", "owner-1", Duration::from_secs(10))
+            .await
+            .unwrap(),
+        "taking it again with the same token (a retry) succeeds"
+    );
     assert!(store.lock_held("gw").await.unwrap());
     store.unlock("gw", "owner-2").await.unwrap();
     assert!(

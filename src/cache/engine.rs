@@ -46,6 +46,9 @@ const LOCK_MARGIN: Duration = Duration::from_secs(1);
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often an instance waiting on another's fetch checks the lock.
 const LOCK_POLL: Duration = Duration::from_millis(25);
+/// How long lock operations keep retrying a store that fails before an
+/// instance gives up on coordinating and fetches on its own.
+const LOCK_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Who asks for a fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +116,9 @@ pub struct Engine {
     /// Gateways failing on this instance, until their next success.
     failures: Failures,
     flights: Arc<Flights<FlightResult>>,
+    /// Store lookups of gateways this instance holds nothing for: a cold
+    /// stampede asks the store once per gateway, not once per reader.
+    lookups: Arc<Flights<Option<Entry>>>,
     /// Bounds every store call and skips the store right after a failure.
     breaker: Breaker,
 }
@@ -134,6 +140,7 @@ impl Engine {
             local: RwLock::default(),
             failures: Failures::default(),
             flights: Flights::new(),
+            lookups: Flights::new(),
             breaker: Breaker::default(),
         })
     }
@@ -176,7 +183,7 @@ impl Engine {
     }
 
     /// The cache state of `gateways`, without fetching or revalidating.
-    pub async fn inspect(&self, gateways: &[Arc<Gateway>]) -> Vec<GatewayView> {
+    pub async fn inspect(self: &Arc<Self>, gateways: &[Arc<Gateway>]) -> Vec<GatewayView> {
         let now = now_ms();
         let entries = self.current_entries(gateways).await;
         let views = gateways
@@ -339,7 +346,7 @@ impl Engine {
 
     /// Each gateway's servable entry. The hot path is a memory lookup; only a
     /// gateway this instance holds nothing servable for is asked of the store.
-    async fn current_entries(&self, gateways: &[Arc<Gateway>]) -> Vec<Option<Entry>> {
+    async fn current_entries(self: &Arc<Self>, gateways: &[Arc<Gateway>]) -> Vec<Option<Entry>> {
         let now = now_ms();
         let servable = |e: &Entry| e.freshness(now) != Freshness::Expired;
         let lookups = gateways.iter().map(|g| async move {
@@ -357,15 +364,21 @@ impl Engine {
         join_all(lookups).await
     }
 
-    /// The store's entry (bounded), kept as this instance's copy.
-    async fn load_from_store(&self, gateway: &str) -> Option<Entry> {
-        let loaded = self
-            .breaker
-            .call(READ_BOUND, self.store.load(gateway))
-            .await;
-        let entry = loaded.ok().flatten()?;
-        self.remember(gateway, &entry);
-        Some(entry)
+    /// The store's entry (bounded), kept as this instance's copy. Concurrent
+    /// callers share one lookup.
+    async fn load_from_store(self: &Arc<Self>, gateway: &str) -> Option<Entry> {
+        let engine = Arc::clone(self);
+        let id = gateway.to_owned();
+        let work = async move {
+            let loaded = engine
+                .breaker
+                .call(READ_BOUND, engine.store.load(&id))
+                .await;
+            let entry = loaded.ok().flatten()?;
+            engine.remember(&id, &entry);
+            Some(entry)
+        };
+        self.lookups.join_or_start(gateway, work, None).await
     }
 
     async fn stored_version(&self, gateway: &str) -> Option<u64> {

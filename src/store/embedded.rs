@@ -115,8 +115,8 @@ impl Store for EmbeddedStore {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
-        if live(&mut state.locks, gateway).is_some() {
-            return Ok(false);
+        if let Some(owner) = live(&mut state.locks, gateway) {
+            return Ok(owner == token);
         }
         let until = Instant::now() + ttl;
         state

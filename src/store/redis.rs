@@ -41,6 +41,15 @@ return {1, 0}
 /// How long a drop notice's receipts are kept.
 const ACK_TTL: Duration = Duration::from_secs(30);
 
+/// Takes the lock for `token` unless someone else holds it. Taking it again
+/// with the same token succeeds: a try whose answer was lost (a timeout) may
+/// have taken it.
+const LOCK_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+";
+
 /// Deletes the lock only if `token` still owns it.
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -53,6 +62,7 @@ pub struct RedisStore {
     description: String,
     save: Arc<Script>,
     unlock: Arc<Script>,
+    lock: Arc<Script>,
     /// The single server's URL, for the pub/sub connection (none on a cluster).
     pubsub_url: Option<String>,
 }
@@ -103,6 +113,7 @@ impl RedisStore {
             description: format!("Redis at {location} (key prefix {prefix:?})"),
             save: Arc::new(Script::new(SAVE_SCRIPT)),
             unlock: Arc::new(Script::new(UNLOCK_SCRIPT)),
+            lock: Arc::new(Script::new(LOCK_SCRIPT)),
             pubsub_url: None,
         }
     }
@@ -249,19 +260,18 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let key = self.keys.lock(gateway);
         let ttl_ms = crate::cache::millis(ttl).max(1);
-        let set: Option<String> = self
+        let script = self.lock.clone();
+        let taken: u8 = self
             .run(async |c| {
-                redis::cmd("SET")
-                    .arg(&key)
+                script
+                    .key(&key)
                     .arg(token)
-                    .arg("NX")
-                    .arg("PX")
                     .arg(ttl_ms)
-                    .query_async(c)
+                    .invoke_async(c)
                     .await
             })
             .await?;
-        Ok(set.is_some())
+        Ok(taken == 1)
     }
 
     async fn lock_held(&self, gateway: &str) -> Result<bool, StoreError> {

@@ -3,15 +3,17 @@
 //! stores what may be stored, and records the outcome. The read side, in the
 //! parent module, only decides *when* to start a flight.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::{
-    Baseline, Engine, FlightResult, LOCK_MARGIN, LOCK_POLL, Mode, Purpose, READ_BOUND, WRITE_BOUND,
+    Baseline, Engine, FlightResult, LOCK_MARGIN, LOCK_PATIENCE, LOCK_POLL, Mode, Purpose,
+    READ_BOUND, WRITE_BOUND,
 };
 use crate::cache::{Entry, Freshness, now_ms};
 use crate::gateways::{FetchError, Gateway};
 use crate::stats::Counter;
-use crate::store::SaveOutcome;
+use crate::store::{SaveOutcome, StoreError};
 use crate::telemetry::metrics;
 use crate::telemetry::sentry::OpSpan;
 
@@ -41,9 +43,9 @@ impl Engine {
         let token = format!("{:032x}", rand::random::<u128>());
         let lock_ttl = gateway.timeout + LOCK_MARGIN;
         let locked = self
-            .breaker
-            .call(WRITE_BOUND, self.store.try_lock(id, &token, lock_ttl));
-        match locked.await {
+            .patiently(|| self.store.try_lock(id, &token, lock_ttl))
+            .await;
+        match locked {
             Ok(true) => {
                 let result = match self.newer_than(id, seen).await {
                     Some(landed_meanwhile) => Ok(landed_meanwhile),
@@ -61,7 +63,10 @@ impl Engine {
             }
             // No store to coordinate through: fetch anyway (in-process
             // single-flight still holds) rather than leave readers empty.
-            Err(_) => self.fetch_and_store(gateway, purpose).await,
+            Err(e) => {
+                tracing::warn!(gateway = id, error = %e, "fetching without the cross-instance lock: the store does not answer");
+                self.fetch_and_store(gateway, purpose).await
+            }
         }
     }
 
@@ -78,18 +83,18 @@ impl Engine {
         let deadline = Instant::now() + max_wait;
         loop {
             tokio::time::sleep(LOCK_POLL).await;
-            match self
-                .breaker
-                .call(READ_BOUND, self.store.lock_held(id))
-                .await
-            {
+            match self.patiently(|| self.store.lock_held(id)).await {
                 Ok(false) => break,
                 Ok(true) if Instant::now() < deadline => continue,
                 Ok(true) => return Err(FetchError::LockWait),
                 Err(_) => return self.fetch_and_store(gateway, purpose).await,
             }
         }
-        if let Some(entry) = self.newer_than(id, seen).await {
+        let stored = self.patiently(|| self.store.load(id)).await;
+        if let Ok(Some(entry)) = stored
+            && seen.is_none_or(|s| entry.fetched_at > s)
+        {
+            self.remember(id, &entry);
             return Ok(entry);
         }
         let error = self.breaker.call(READ_BOUND, self.store.backoff(id)).await;
@@ -99,6 +104,30 @@ impl Engine {
                 .flatten()
                 .unwrap_or_else(|| "it stored nothing new".into()),
         ))
+    }
+
+    /// A store call on which cross-instance coordination depends: tried
+    /// again (each try bounded) until it answers or [`LOCK_PATIENCE`] has
+    /// passed. It does not go through the breaker: under a burst the store
+    /// can be slow enough to open it while still perfectly there, and giving
+    /// up on the lock then would mean one upstream fetch per instance.
+    async fn patiently<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let deadline = Instant::now() + LOCK_PATIENCE;
+        loop {
+            let error = match tokio::time::timeout(WRITE_BOUND, op()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e,
+                Err(_) => StoreError(format!("no answer within {}ms", WRITE_BOUND.as_millis())),
+            };
+            if Instant::now() >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
     }
 
     async fn fetch_and_store(&self, gateway: &Gateway, purpose: Purpose) -> FlightResult {
