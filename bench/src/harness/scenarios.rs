@@ -240,8 +240,8 @@ pub async fn stampedes(rig: &Rig) -> Result<Vec<StampedeRow>, String> {
         .map_or(0, |d| d.as_nanos());
     let stale_url = format!("{}/api/models?limit=1&stampede={nonce}", rig.nginx_swr);
     super::client::wait_ok(&rig.http, &stale_url, Duration::from_secs(30)).await?;
-    // Past nginx's one-second validity: stale.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past nginx's one-second validity, which it counts in whole seconds: stale.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     rows.push(count(rig, "stale", "nginx", &[stale_url]).await?);
     let cold_url = format!("{}/api/models?limit=1&stampede={nonce}", rig.nginx_hot);
     rows.push(count(rig, "cold", "nginx", &[cold_url]).await?);
