@@ -211,3 +211,24 @@ async fn what_one_instance_stores_the_other_serves_from_memory_soon_after() {
     .await;
     assert_eq!(mock.hits(), 2, "the other instance did not fetch");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_under_a_cold_burst_of_600_reads_make_one_upstream_request() {
+    let redis = RedisServer::start();
+    let mock = MockGateway::start(&["m1"]).await;
+    mock.set_delay(Duration::from_millis(500));
+    // No start-up warm: the burst itself finds the cache cold.
+    let store = RedisStore::single(&redis.url(), "models:").unwrap();
+    store
+        .put_doc("config:runtime", r#"{"warmOnStartup":false}"#)
+        .await
+        .unwrap();
+    let instances = start_instances(&redis, &mock, 3).await;
+    assert_eq!(mock.hits(), 0);
+
+    for body in read_everywhere(&instances, 600).await {
+        assert_eq!(ids(&body), ["m1"]);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.hits(), 1);
+}
