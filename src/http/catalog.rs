@@ -192,7 +192,7 @@ async fn one_model(
             gateway.id
         )));
     };
-    let Some(found) = entry.models.iter().find(|m| m.id == model) else {
+    let Some(index) = entry.models.iter().position(|m| m.id == model) else {
         return Err(ApiError::NotFound(format!(
             "no model {model:?} in gateway {:?}",
             gateway.id
@@ -203,30 +203,46 @@ async fn one_model(
     if cache.not_modified(&headers) {
         return Ok(not_modified(&cache));
     }
-    let body = OneModel {
-        data: found,
-        gateway: GatewayState::of(view, now),
-    };
-    let json = serde_json::to_vec(&body).expect("BUG: a model serialises");
-    let mut response = if accepts_gzip(&headers) {
-        let mut response = views::gzip_whole(&json).into_response();
+    // Shaped as [`OneModel`]: the model's bytes are cached like a page.
+    let key = format!("model|{}|{}|{model}", gateway.id, entry.fetched_at);
+    let models = Arc::clone(&entry.models);
+    let source: views::Source = Box::new(move || JsonView::of_one(&models[index]));
+    let state_json = serde_json::to_string(&GatewayState::of(view, now))
+        .expect("BUG: a gateway state serialises");
+    let tail = |_| format!(",\"gateway\":{state_json}}}");
+    let response = spliced(&state, &headers, &key, source, tail).await;
+    Ok(with_cache_headers(response, &cache))
+}
+
+/// `{"data":<cached view><tail>`, in the encoding the client takes.
+async fn spliced(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    source: views::Source,
+    tail: impl FnOnce(usize) -> String,
+) -> Response {
+    let mut response = if accepts_gzip(headers) {
+        let page = state.views.gzip(key, source).await;
+        let parts = views::gzip_parts(views::head(), &page, tail(page.total).as_bytes());
+        let mut response = views::body(parts).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         response
     } else {
-        json.into_response()
+        let page = state.views.json(key, source).await;
+        let head = Bytes::from_static(views::head());
+        let parts = [head, page.data.clone(), Bytes::from(tail(page.total))];
+        views::body(parts).into_response()
     };
-    json_headers(response.headers_mut());
-    Ok(with_cache_headers(response, &cache))
-}
-
-fn json_headers(headers: &mut HeaderMap) {
+    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
 /// The configured gateways and their cache state (no fetch, no revalidation).
@@ -284,21 +300,7 @@ async fn catalog_response(
         .collect();
     let states = serde_json::to_string(&states).expect("BUG: gateway states serialise");
     let tail = |total: usize| format!(",\"gateways\":{states},\"total\":{total}}}");
-    let mut response = if accepts_gzip(headers) {
-        let page = state.views.gzip(&key, source).await;
-        let parts = views::gzip_parts(views::head(), &page, tail(page.total).as_bytes());
-        let mut response = views::body(parts).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        response
-    } else {
-        let page = state.views.json(&key, source).await;
-        let head = Bytes::from_static(views::head());
-        let parts = [head, page.data.clone(), Bytes::from(tail(page.total))];
-        views::body(parts).into_response()
-    };
-    json_headers(response.headers_mut());
+    let response = spliced(state, headers, &key, source, tail).await;
     with_cache_headers(response, &cache)
 }
 

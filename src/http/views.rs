@@ -12,11 +12,13 @@
 //!
 //! For `Accept-Encoding: gzip` the view is kept as raw DEFLATE ending on a
 //! byte boundary (a sync flush) together with its CRC-32. An answer is one
-//! valid gzip member made of the gzip header, the head deflated on its own
-//! (also sync-flushed), the cached DEFLATE, the tail deflated and finished,
-//! and a trailer whose CRC-32 is combined from the three parts. DEFLATE allows
-//! this: each part only refers back into itself, and every part but the last
-//! ends without the final-block bit.
+//! valid gzip member made of the gzip header, the head as a *stored* DEFLATE
+//! block, the cached DEFLATE, the tail as a stored block marked final, and a
+//! trailer whose CRC-32 is combined from the three parts. DEFLATE allows
+//! this: blocks may follow one another at any byte boundary, each compressed
+//! part only refers back into itself, and only the last block is final.
+//! Stored blocks cost no compressor per request: the head and tail are a few
+//! kilobytes, the view is where the bytes are.
 //!
 //! Views live in a size-bounded cache; a key that stops being asked for (an
 //! old version) is evicted by weight.
@@ -94,6 +96,15 @@ impl Default for Views {
 pub type Source = Box<dyn FnOnce() -> JsonView + Send>;
 
 impl JsonView {
+    /// One model, serialised.
+    pub fn of_one(model: &Model) -> Self {
+        let data = serde_json::to_vec(model).expect("BUG: a model serialises");
+        Self {
+            data: Bytes::from(data),
+            total: 1,
+        }
+    }
+
     /// `page` serialised; `total` matches before paging.
     pub fn of(page: &[&Model], total: usize) -> Self {
         let data = serde_json::to_vec(page).expect("BUG: models serialise");
@@ -147,14 +158,16 @@ pub fn head() -> &'static [u8] {
     b"{\"data\":"
 }
 
-/// Splices one gzip member around a cached view: header, deflated `head`,
-/// the view, deflated `tail`, trailer.
+/// Splices one gzip member around a cached view: header, `head` stored,
+/// the view, `tail` stored as the final block, trailer.
 pub fn gzip_parts(head: &[u8], view: &GzipView, tail: &[u8]) -> [Bytes; 3] {
     /// ID1 ID2, CM = deflate, no flags, no mtime, no extra flags, OS unknown.
     const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-    let mut first = HEADER.to_vec();
-    first.extend(deflate(head, Compression::fast(), false));
-    let mut last = deflate(tail, Compression::fast(), true);
+    let mut first = Vec::with_capacity(HEADER.len() + head.len() + 5);
+    first.extend(HEADER);
+    stored_blocks(&mut first, head, false);
+    let mut last = Vec::with_capacity(tail.len() + 13);
+    stored_blocks(&mut last, tail, true);
     let mut crc = Crc::new();
     crc.update(head);
     crc.combine(&view.crc);
@@ -205,14 +218,23 @@ impl http_body::Body for Parts {
     }
 }
 
-/// A small answer compressed whole, per request (one model: too small to
-/// be worth caching).
-pub fn gzip_whole(body: &[u8]) -> Vec<u8> {
-    let mut gzip =
-        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2 + 32), Compression::fast());
-    gzip.write_all(body)
-        .and_then(|()| gzip.finish())
-        .expect("BUG: writing to a Vec cannot fail")
+/// `bytes` as stored (uncompressed) DEFLATE blocks of at most 65535 bytes,
+/// starting at a byte boundary; the last one final when `last`.
+fn stored_blocks(out: &mut Vec<u8>, bytes: &[u8], last: bool) {
+    const MAX: usize = u16::MAX as usize;
+    let count = bytes.len().div_ceil(MAX).max(1);
+    for (i, chunk) in bytes
+        .chunks(MAX)
+        .chain(bytes.is_empty().then_some(&[][..]))
+        .enumerate()
+    {
+        // BFINAL in bit 0, BTYPE = 00 (stored), then padding to the byte.
+        out.push(u8::from(last && i + 1 == count));
+        let len = chunk.len() as u16;
+        out.extend(len.to_le_bytes());
+        out.extend((!len).to_le_bytes());
+        out.extend(chunk);
+    }
 }
 
 /// Raw DEFLATE of `input`: finished (final block) when `last`, else ending
@@ -264,6 +286,18 @@ mod tests {
             .expect("a valid gzip stream (CRC and length checked)");
         let expected = [head(), &data[..], &tail[..]].concat();
         assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn heads_and_tails_over_a_stored_block_are_split_into_several() {
+        let long_tail = format!(",\"pad\":\"{}\"}}", "x".repeat(200_000));
+        let parts = gzip_parts(head(), &view_of(b"[1]"), long_tail.as_bytes());
+        let gzip: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, format!("{{\"data\":[1]{long_tail}"));
     }
 
     #[test]
