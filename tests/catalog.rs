@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 /// An app (embedded store) with gateways "alpha" and "beta".
@@ -373,4 +375,22 @@ async fn a_cached_page_follows_the_entries_it_was_built_from() {
     assert_eq!(ids(&plain), ["v2", "v3"]);
     let zipped = get_with_encoding(&app, "/api/models", "gzip").await;
     assert_eq!(ids(&gunzip(&zipped.bytes().await.unwrap())), ["v2", "v3"]);
+}
+
+#[tokio::test]
+async fn age_ms_keeps_up_with_the_clock_while_answers_are_reused() {
+    let mock = MockGateway::start(&["m1"]).await;
+    let app = TestApp::builder().gateway("gw", &mock).spawn().await;
+    app.get("/api/models").await;
+    let age = |body: &serde_json::Value| body["gateways"]["gw"]["age_ms"].as_u64().unwrap();
+    let (_, _, first) = app.get_json("/api/models").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, _, later) = app.get_json("/api/models").await;
+    // Answers are reused for at most 100 ms: the age lags the clock by no more.
+    assert!(
+        age(&later) >= age(&first) + 300,
+        "{} then {}",
+        age(&first),
+        age(&later)
+    );
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use super::caching::{CacheHeaders, X_CACHE};
 use super::error::ErrorBody;
 use super::gateway_state::GatewayState;
-use super::views::{self, JsonView};
+use super::views::{self, Answer, JsonView};
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
 use crate::cache::{GatewayView, now_ms};
@@ -210,39 +210,30 @@ async fn one_model(
     let state_json = serde_json::to_string(&GatewayState::of(view, now))
         .expect("BUG: a gateway state serialises");
     let tail = |_| format!(",\"gateway\":{state_json}}}");
-    let response = spliced(&state, &headers, &key, source, tail).await;
-    Ok(with_cache_headers(response, &cache))
+    let gzip = accepts_gzip(&headers);
+    let answer = spliced(&state, gzip, &key, source, tail, cache).await;
+    Ok(answer.respond(&headers))
 }
 
-/// `{"data":<cached view><tail>`, in the encoding the client takes.
+/// `{"data":<cached view><tail>`, gzip-encoded or not.
 async fn spliced(
     state: &AppState,
-    headers: &HeaderMap,
+    gzip: bool,
     key: &str,
     source: views::Source,
     tail: impl FnOnce(usize) -> String,
-) -> Response {
-    let mut response = if accepts_gzip(headers) {
+    cache: CacheHeaders,
+) -> Answer {
+    if gzip {
         let page = state.views.gzip(key, source).await;
         let parts = views::gzip_parts(views::head(), &page, tail(page.total).as_bytes());
-        let mut response = views::body(parts).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        response
+        Answer::new(parts.to_vec(), true, &page.deflate, cache)
     } else {
         let page = state.views.json(key, source).await;
         let head = Bytes::from_static(views::head());
-        let parts = [head, page.data.clone(), Bytes::from(tail(page.total))];
-        views::body(parts).into_response()
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    response
+        let parts = vec![head, page.data.clone(), Bytes::from(tail(page.total))];
+        Answer::new(parts, false, &page.data, cache)
+    }
 }
 
 /// The configured gateways and their cache state (no fetch, no revalidation).
@@ -288,11 +279,16 @@ async fn catalog_response(
 ) -> Response {
     let now = now_ms();
     let fingerprint = query.fingerprint();
+    let gzip = accepts_gzip(headers);
+    let key = view_key(&fingerprint, views);
+    let answer_key = answer_key(&key, views, now, gzip);
+    if let Some(answer) = state.views.answer(&answer_key) {
+        return answer.respond(headers);
+    }
     let cache = CacheHeaders::new(views, now, &fingerprint);
     if cache.not_modified(headers) {
         return not_modified(&cache);
     }
-    let key = view_key(&fingerprint, views);
     let source = page_source(views, query);
     let states: BTreeMap<&str, GatewayState> = views
         .iter()
@@ -300,8 +296,26 @@ async fn catalog_response(
         .collect();
     let states = serde_json::to_string(&states).expect("BUG: gateway states serialise");
     let tail = |total: usize| format!(",\"gateways\":{states},\"total\":{total}}}");
-    let response = spliced(state, headers, &key, source, tail).await;
-    with_cache_headers(response, &cache)
+    let answer = Arc::new(spliced(state, gzip, &key, source, tail, cache).await);
+    state.views.keep_answer(answer_key, Arc::clone(&answer));
+    answer.respond(headers)
+}
+
+/// What an assembled answer depends on: its page, each gateway's state and
+/// outcome (and error), the encoding, and the time to [`views::ANSWER_TTL_MS`]
+/// (the `age_ms` it reports is at most that old).
+fn answer_key(view_key: &str, views: &[GatewayView], now: u64, gzip: bool) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(view_key.len() + views.len() * 4 + 24);
+    key.push_str(view_key);
+    for view in views {
+        let _ = write!(key, "|{}{}", view.state(now), view.outcome.as_str());
+        if let Some(error) = &view.error {
+            key.push_str(error);
+        }
+    }
+    let _ = write!(key, "|{}|{gzip}", now / views::ANSWER_TTL_MS);
+    key
 }
 
 /// What a page depends on: the query and each entry's version.

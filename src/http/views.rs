@@ -40,7 +40,12 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
+
+use super::caching::CacheHeaders;
 
 /// Bytes of serialised views kept, and of compressed ones.
 const JSON_CAPACITY: u64 = 192 * 1024 * 1024;
@@ -66,6 +71,57 @@ pub struct GzipView {
 pub struct Views {
     json: Cache<String, Arc<JsonView>, ByBytes>,
     gzip: Cache<String, Arc<GzipView>, ByBytes>,
+    answers: Cache<String, Arc<Answer>, ByBytes>,
+}
+
+/// How long an assembled answer is reused: what `age_ms` may lag by.
+pub const ANSWER_TTL_MS: u64 = 100;
+/// Bytes of assembled answers kept (their views are shared, not counted).
+const ANSWER_CAPACITY: u64 = 16 * 1024 * 1024;
+
+/// A whole answer, assembled once and sent by every request that asks for
+/// the same page, states and encoding within [`ANSWER_TTL_MS`].
+pub struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    parts: Vec<Bytes>,
+    /// Bytes this answer holds of its own (not the shared view).
+    own_bytes: usize,
+    cache: CacheHeaders,
+}
+
+impl Answer {
+    /// `parts` sent as JSON (gzip-encoded when `gzip`), with `cache`'s headers.
+    pub fn new(parts: Vec<Bytes>, gzip: bool, view: &Bytes, cache: CacheHeaders) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        cache.apply(&mut headers);
+        let total: usize = parts.iter().map(Bytes::len).sum();
+        Self {
+            status: StatusCode::OK,
+            headers,
+            own_bytes: total.saturating_sub(view.len()),
+            parts,
+            cache,
+        }
+    }
+
+    /// The answer, or 304 when the client already has it.
+    pub fn respond(&self, request: &HeaderMap) -> Response {
+        if self.cache.not_modified(request) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            self.cache.apply(response.headers_mut());
+            return response;
+        }
+        let mut response = Response::new(body(self.parts.iter().cloned()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
 }
 
 #[derive(Clone)]
@@ -74,6 +130,12 @@ struct ByBytes;
 impl Weighter<String, Arc<JsonView>> for ByBytes {
     fn weight(&self, key: &String, view: &Arc<JsonView>) -> u64 {
         (key.len() + view.data.len()) as u64
+    }
+}
+
+impl Weighter<String, Arc<Answer>> for ByBytes {
+    fn weight(&self, key: &String, answer: &Arc<Answer>) -> u64 {
+        (key.len() + answer.own_bytes + 512) as u64
     }
 }
 
@@ -88,6 +150,7 @@ impl Default for Views {
         Self {
             json: Cache::with_weighter(EXPECTED_VIEWS, JSON_CAPACITY, ByBytes),
             gzip: Cache::with_weighter(EXPECTED_VIEWS, GZIP_CAPACITY, ByBytes),
+            answers: Cache::with_weighter(EXPECTED_VIEWS, ANSWER_CAPACITY, ByBytes),
         }
     }
 }
@@ -116,6 +179,15 @@ impl JsonView {
 }
 
 impl Views {
+    pub fn answer(&self, key: &str) -> Option<Arc<Answer>> {
+        self.answers.get(key)
+    }
+
+    /// Keeps `answer` for the requests that follow within [`ANSWER_TTL_MS`].
+    pub fn keep_answer(&self, key: String, answer: Arc<Answer>) {
+        self.answers.insert(key, answer);
+    }
+
     /// The serialised page for `key`; `source` is called (off the async
     /// threads) only when it is not cached. Concurrent callers of one key
     /// share one build.
