@@ -20,6 +20,7 @@
 mod fill;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -115,6 +116,8 @@ pub struct Engine {
     local: RwLock<HashMap<String, Entry>>,
     /// Gateways failing on this instance, until their next success.
     failures: Failures,
+    /// See [`Engine::generation`].
+    generation: AtomicU64,
     flights: Arc<Flights<FlightResult>>,
     /// Store lookups of gateways this instance holds nothing for: a cold
     /// stampede asks the store once per gateway, not once per reader.
@@ -139,6 +142,7 @@ impl Engine {
             stats,
             local: RwLock::default(),
             failures: Failures::default(),
+            generation: AtomicU64::new(0),
             flights: Flights::new(),
             lookups: Flights::new(),
             breaker: Breaker::default(),
@@ -226,10 +230,25 @@ impl Engine {
 
     /// Drops this instance's copy of `gateway` (the store's is the caller's).
     pub fn forget(&self, gateway: &str) {
-        self.local
+        let removed = self
+            .local
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(gateway);
+        if removed.is_some() {
+            self.changed();
+        }
+    }
+
+    /// A number that moves whenever what a read could serve changes on this
+    /// instance (an entry replaced or dropped, a failure recorded or over):
+    /// answers assembled at one generation hold until the next.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Another instance dropped `notice.gateway`: drop our copy, and say so.
@@ -413,6 +432,7 @@ impl Engine {
     fn replace(&self, gateway: &str, entry: Entry) {
         let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
         local.insert(gateway.to_owned(), entry);
+        self.changed();
     }
 
     /// Keeps `entry` as this instance's copy unless ours is newer.
@@ -423,6 +443,7 @@ impl Engine {
             .is_none_or(|e| e.fetched_at <= entry.fetched_at)
         {
             local.insert(gateway.to_owned(), entry.clone());
+            self.changed();
         }
     }
 }

@@ -24,7 +24,7 @@ use super::gateway_state::GatewayState;
 use super::views::{self, Answer, JsonView};
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
-use crate::cache::{GatewayView, now_ms};
+use crate::cache::{GatewayView, ReadOutcome, now_ms};
 use crate::gateways::{Gateway, Model};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -137,12 +137,15 @@ async fn all_models(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     // `gateway=` (empty) means every gateway, as its absence does.
+    let selected;
     let selection = match query.gateway.as_deref().filter(|l| !l.trim().is_empty()) {
-        Some(list) => select_gateways(&state.gateways, list.split(','))?,
-        None => state.gateways.active.clone(),
+        Some(list) => {
+            selected = select_gateways(&state.gateways, list.split(','))?;
+            &selected
+        }
+        None => &state.gateways.active,
     };
-    let views = state.engine.read(&selection).await;
-    Ok(catalog_response(&state, &views, &query, &headers).await)
+    Ok(catalog_response(&state, selection, &query, "*", &headers).await)
 }
 
 /// One gateway's models.
@@ -161,8 +164,8 @@ async fn gateway_models(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     let gateway = find_gateway(&state.gateways, &gateway)?;
-    let views = state.engine.read(&[gateway]).await;
-    Ok(catalog_response(&state, &views, &query, &headers).await)
+    let scope = gateway.id.clone();
+    Ok(catalog_response(&state, &[gateway], &query, &scope, &headers).await)
 }
 
 /// One model by id (ids may contain `/`).
@@ -273,18 +276,27 @@ fn describe<'a>(gateway: &'a Gateway, view: &'a GatewayView, now: u64) -> Gatewa
 /// once per query and entry versions), spliced with a fresh `gateways` state.
 async fn catalog_response(
     state: &AppState,
-    views: &[GatewayView],
+    selection: &[Arc<Gateway>],
     query: &CatalogQuery,
+    scope: &str,
     headers: &HeaderMap,
 ) -> Response {
     let now = now_ms();
     let fingerprint = query.fingerprint();
     let gzip = accepts_gzip(headers);
-    let key = view_key(&fingerprint, views);
-    let answer_key = answer_key(&key, views, now, gzip);
-    if let Some(answer) = state.views.answer(&answer_key) {
+    // The hot path: an answer assembled moments ago from the same state.
+    let generation = state.engine.generation();
+    let answer_key = format!(
+        "{scope}|{fingerprint}|{generation}|{}|{gzip}",
+        now / views::ANSWER_TTL_MS
+    );
+    if let Some(answer) = state.views.answer(&answer_key, now) {
+        answer.count_reads(state.engine.stats());
         return answer.respond(headers);
     }
+    let views = state.engine.read(selection).await;
+    let views = &views[..];
+    let key = view_key(&fingerprint, views);
     let cache = CacheHeaders::new(views, now, &fingerprint);
     if cache.not_modified(headers) {
         return not_modified(&cache);
@@ -296,26 +308,35 @@ async fn catalog_response(
         .collect();
     let states = serde_json::to_string(&states).expect("BUG: gateway states serialise");
     let tail = |total: usize| format!(",\"gateways\":{states},\"total\":{total}}}");
-    let answer = Arc::new(spliced(state, gzip, &key, source, tail, cache).await);
+    let answer = spliced(state, gzip, &key, source, tail, cache).await;
+    let answer = Arc::new(answer.reusable(valid_until(views, now), reads(views)));
     state.views.keep_answer(answer_key, Arc::clone(&answer));
     answer.respond(headers)
 }
 
-/// What an assembled answer depends on: its page, each gateway's state and
-/// outcome (and error), the encoding, and the time to [`views::ANSWER_TTL_MS`]
-/// (the `age_ms` it reports is at most that old).
-fn answer_key(view_key: &str, views: &[GatewayView], now: u64, gzip: bool) -> String {
-    use std::fmt::Write;
-    let mut key = String::with_capacity(view_key.len() + views.len() * 4 + 24);
-    key.push_str(view_key);
-    for view in views {
-        let _ = write!(key, "|{}{}", view.state(now), view.outcome.as_str());
-        if let Some(error) = &view.error {
-            key.push_str(error);
-        }
-    }
-    let _ = write!(key, "|{}|{gzip}", now / views::ANSWER_TTL_MS);
-    key
+/// Until when an answer assembled `now` may be reused: the end of its time
+/// slot, or sooner when an entry in it turns stale or expires.
+fn valid_until(views: &[GatewayView], now: u64) -> u64 {
+    let slot_end = (now / views::ANSWER_TTL_MS + 1) * views::ANSWER_TTL_MS;
+    views
+        .iter()
+        .filter_map(|v| v.entry.as_ref())
+        .map(|e| {
+            if now < e.fresh_until {
+                e.fresh_until
+            } else {
+                e.stale_until
+            }
+        })
+        .fold(slot_end, u64::min)
+}
+
+/// Each gateway's read outcome, counted again whenever the answer is reused.
+fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
+    views
+        .iter()
+        .map(|v| (v.gateway.id.clone(), v.outcome))
+        .collect()
 }
 
 /// What a page depends on: the query and each entry's version.

@@ -46,6 +46,8 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 
 use super::caching::CacheHeaders;
+use crate::cache::ReadOutcome;
+use crate::stats::Stats;
 
 /// Bytes of serialised views kept, and of compressed ones.
 const JSON_CAPACITY: u64 = 192 * 1024 * 1024;
@@ -88,6 +90,10 @@ pub struct Answer {
     /// Bytes this answer holds of its own (not the shared view).
     own_bytes: usize,
     cache: CacheHeaders,
+    /// Reused until then (ms since epoch); 0: not reusable.
+    valid_until: u64,
+    /// Each gateway's read outcome, counted again on reuse.
+    reads: Vec<(String, ReadOutcome)>,
 }
 
 impl Answer {
@@ -107,6 +113,24 @@ impl Answer {
             own_bytes: total.saturating_sub(view.len()),
             parts,
             cache,
+            valid_until: 0,
+            reads: Vec::new(),
+        }
+    }
+
+    /// This answer, reusable until `valid_until`.
+    pub fn reusable(self, valid_until: u64, reads: Vec<(String, ReadOutcome)>) -> Self {
+        Self {
+            valid_until,
+            reads,
+            ..self
+        }
+    }
+
+    /// A reuse is a read like any other for the stats and metrics.
+    pub fn count_reads(&self, stats: &Stats) {
+        for (gateway, outcome) in &self.reads {
+            stats.read(gateway, *outcome);
         }
     }
 
@@ -179,8 +203,9 @@ impl JsonView {
 }
 
 impl Views {
-    pub fn answer(&self, key: &str) -> Option<Arc<Answer>> {
-        self.answers.get(key)
+    /// The answer kept for `key`, if it still holds at `now`.
+    pub fn answer(&self, key: &str, now: u64) -> Option<Arc<Answer>> {
+        self.answers.get(key).filter(|a| now < a.valid_until)
     }
 
     /// Keeps `answer` for the requests that follow within [`ANSWER_TTL_MS`].

@@ -201,6 +201,9 @@ impl Engine {
 
     async fn clear_failure(&self, gateway: &Gateway, entry: &Entry) {
         let had_failed = self.failures.clear(&gateway.id);
+        if had_failed {
+            self.changed();
+        }
         let _ = self
             .breaker
             .call(WRITE_BOUND, self.store.clear_backoff(&gateway.id))
@@ -211,6 +214,7 @@ impl Engine {
     async fn record_failure(&self, gateway: &str, error: &FetchError) {
         let message = error.to_string();
         self.failures.record(gateway, &message, self.backoff);
+        self.changed();
         let _ = self
             .breaker
             .call(
