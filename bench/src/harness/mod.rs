@@ -27,9 +27,9 @@ pub struct Options {
     /// Exit 1 when a target of the issue is not met (full runs).
     #[arg(long)]
     pub strict: bool,
-    /// Adapter kind of the mock gateways in `gateways.toml` (`openai`, or
-    /// `openrouter` once the service has that adapter).
-    #[arg(long, default_value = "openai")]
+    /// Adapter kind of the mock gateways in `gateways.toml` (`openrouter`:
+    /// full records; `openai`: ids only).
+    #[arg(long, default_value = "openrouter")]
     pub kind: String,
     #[arg(long, default_value_t = 20)]
     pub gateways: usize,
