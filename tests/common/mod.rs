@@ -5,6 +5,7 @@
 
 pub mod mock;
 pub mod process;
+pub mod provider_mock;
 pub mod redis_server;
 pub mod test_app;
 

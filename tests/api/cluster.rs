@@ -1,6 +1,6 @@
 //! The service on a real three-node Redis Cluster (`REDIS_CLUSTER_URLS`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

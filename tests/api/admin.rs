@@ -2,7 +2,7 @@
 //! config, warm with a selection map, invalidation, the warming switch, and
 //! the Prometheus scrape.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

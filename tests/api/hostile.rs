@@ -2,14 +2,12 @@
 //! the warm result, never leaks the key, and leaves the cached list in Redis
 //! and in the catalog exactly as it was.
 
-mod common;
-#[path = "common/provider_mock.rs"]
-mod provider_mock;
+use crate::common;
 
 use std::time::Duration;
 
+use common::provider_mock::{Provider, ProviderMock};
 use common::*;
-use provider_mock::{Provider, ProviderMock};
 
 const KEY: &str = "sk-hostile-9d2e7b";
 

@@ -2,7 +2,7 @@
 //! Cluster and the embedded store:
 //! envelope and TTL, older-never-overwrites, empty-never-replaces, locks.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

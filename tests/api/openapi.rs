@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: an OpenAPI 3 document, generated from the handlers,
 //! that lists every route the router serves — and only those.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The public catalog endpoints: envelope, filters, paging, one model, HTTP
 //! caching headers, CORS, and clear errors.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

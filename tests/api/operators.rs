@@ -3,7 +3,7 @@
 //! background refresh runs once per interval, and an invalidation reaches
 //! every instance.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

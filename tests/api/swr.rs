@@ -1,7 +1,7 @@
 //! The stale-while-revalidate read path, on Redis and on the embedded store:
 //! fresh, stale and missing entries, single-flight, stale-if-error, backoff.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

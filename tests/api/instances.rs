@@ -1,7 +1,7 @@
 //! Several real service processes sharing one Redis: one upstream request per
 //! gateway however many instances read or warm, and restarts served from Redis.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,12 +3,10 @@
 //! its pagination and its auth header. A warm stores the list; the catalog
 //! shows the normalised fields.
 
-mod common;
-#[path = "common/provider_mock.rs"]
-mod provider_mock;
+use crate::common;
 
+use common::provider_mock::{Provider, ProviderMock};
 use common::*;
-use provider_mock::{Provider, ProviderMock};
 use serde_json::Value;
 
 const KEY: &str = "sk-test-4f1c9a";

@@ -1,7 +1,7 @@
 //! `rediss://`: the service talks to a TLS-only Redis (as managed Redis
 //! offerings require), verifying its certificate.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

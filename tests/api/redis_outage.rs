@@ -2,7 +2,7 @@
 //! service answers from what it holds (or by fetching), and it recovers by
 //! itself when Redis returns.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The warm endpoints: authorisation, selection, results, coalescing, the
 //! cron trigger and the status record.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! alert proven by `promtool test rules` on synthetic series, and every metric
 //! it uses really exported by the service.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The binary itself: refusing bad settings in one line, the embedded store
 //! with the example gateways, warm-on-startup, `models-cache warm`, SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
