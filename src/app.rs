@@ -53,8 +53,13 @@ impl App {
     }
 
     pub fn with_gateways(config: &Config, gateways: Gateways) -> Result<Self, ConfigError> {
+        // Turned off on purpose is news; enabled without its key is a mistake.
         for skipped in &gateways.skipped {
-            tracing::warn!(gateway = %skipped.id, reason = %skipped.reason, "gateway skipped");
+            if skipped.reason == gateways::file::DISABLED {
+                tracing::info!(gateway = %skipped.id, reason = %skipped.reason, "gateway skipped");
+            } else {
+                tracing::warn!(gateway = %skipped.id, reason = %skipped.reason, "gateway skipped");
+            }
         }
         let store = open_store(config)?;
         tracing::info!(store = %store.describe(), gateways = gateways.active.len(), "cache ready");

@@ -29,6 +29,9 @@ pub struct Gateways {
     pub skipped: Vec<Skipped>,
 }
 
+/// The reason given for a gateway with `enabled = false`.
+pub const DISABLED: &str = "disabled in the gateways file";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub id: String,
@@ -159,7 +162,7 @@ fn build(entry: Entry, dir: &Path, default_timeout: Duration) -> Result<Built, S
 
 fn skip_reason(built: &Built, env: &impl Fn(&str) -> Option<String>) -> Option<String> {
     if !built.enabled {
-        return Some("disabled in the gateways file".into());
+        return Some(DISABLED.into());
     }
     let var = built.key_env.as_deref()?;
     match env(var) {

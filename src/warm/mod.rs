@@ -217,18 +217,7 @@ impl Warmer {
         let took = std::time::Duration::from_millis(report.duration_ms);
         telemetry::metrics::warmed(trigger.as_str(), took, !report.success);
         for (gateway, o) in &report.gateways {
-            if let Some(error) = &o.error {
-                telemetry::sentry::warm_failed(gateway, trigger.as_str(), o.error_kind, error);
-            }
-            tracing::info!(
-                trigger = trigger.as_str(),
-                gateway,
-                ok = o.ok,
-                count = o.count,
-                duration_ms = o.duration_ms,
-                error = o.error.as_deref().unwrap_or(""),
-                "warm result"
-            );
+            log_result(trigger, gateway, o);
         }
         let record = WarmRecord {
             trigger,
@@ -252,4 +241,31 @@ pub fn full_selection(gateways: &Gateways, config: &RuntimeConfig) -> Vec<Arc<Ga
         .filter(|g| config.warm_gateways.get(&g.id).copied().unwrap_or(true))
         .cloned()
         .collect()
+}
+
+/// One summary line per gateway of a warm: info when it fetched, a warning
+/// (and a Sentry event) when it did not.
+fn log_result(trigger: Trigger, gateway: &str, o: &GatewayOutcome) {
+    let trigger = trigger.as_str();
+    let Some(error) = &o.error else {
+        tracing::info!(
+            trigger,
+            gateway,
+            ok = true,
+            count = o.count,
+            duration_ms = o.duration_ms,
+            "warm result"
+        );
+        return;
+    };
+    telemetry::sentry::warm_failed(gateway, trigger, o.error_kind, error);
+    tracing::warn!(
+        trigger,
+        gateway,
+        ok = false,
+        count = o.count,
+        duration_ms = o.duration_ms,
+        error = error.as_str(),
+        "warm result"
+    );
 }

@@ -362,6 +362,9 @@ async fn no_secret_or_api_key_ever_reaches_the_log() {
     assert_eq!((of("cron", "good"), of("cron", "bad")), (1, 1));
     let bad_line = summaries.iter().find(|l| l["gateway"] == "bad").unwrap();
     assert_eq!(bad_line["ok"], false);
+    assert_eq!(bad_line["level"], "WARN", "a failed gateway is a warning");
+    let good_line = summaries.iter().find(|l| l["gateway"] == "good").unwrap();
+    assert_eq!(good_line["level"], "INFO");
     assert!(
         bad_line["error"]
             .as_str()
