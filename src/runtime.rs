@@ -79,8 +79,18 @@ pub enum ConfigUpdateError {
 pub struct Runtime {
     defaults: Value,
     gateways: Vec<String>,
-    overrides: RwLock<Value>,
-    current: RwLock<RuntimeConfig>,
+    installed: RwLock<Installed>,
+    /// One `PUT` at a time per instance: each merges into what the last wrote.
+    updates: tokio::sync::Mutex<()>,
+}
+
+struct Installed {
+    overrides: Value,
+    config: RuntimeConfig,
+    /// Bumped by every `PUT` this instance applies, so that a reload which
+    /// read the store before the `PUT` wrote does not put the old overrides
+    /// back (until the next reload).
+    version: u64,
 }
 
 impl Runtime {
@@ -101,31 +111,52 @@ impl Runtime {
         Self {
             defaults: serde_json::to_value(&defaults).expect("BUG: the config serialises"),
             gateways,
-            overrides: RwLock::new(Value::Object(Map::new())),
-            current: RwLock::new(defaults),
+            installed: RwLock::new(Installed {
+                overrides: Value::Object(Map::new()),
+                config: defaults,
+                version: 0,
+            }),
+            updates: tokio::sync::Mutex::new(()),
         }
     }
 
     pub fn get(&self) -> RuntimeConfig {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.installed().config.clone()
+    }
+
+    fn installed(&self) -> std::sync::RwLockReadGuard<'_, Installed> {
+        self.installed.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn installed_mut(&self) -> std::sync::RwLockWriteGuard<'_, Installed> {
+        self.installed.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Re-reads the overrides from the store. Stored overrides that no longer
     /// validate (a gateway removed from the file) are dropped field by field.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let seen = self.installed().version;
         let stored = store.get_doc(OVERRIDES_DOC).await?;
+        self.apply_stored(seen, stored.as_deref());
+        Ok(())
+    }
+
+    /// Installs the overrides read from the store, unless a `PUT` was applied
+    /// here since the read began (version `seen`): that one is newer.
+    fn apply_stored(&self, seen: u64, stored: Option<&str>) {
         let overrides = stored
-            .and_then(|doc| serde_json::from_str::<Value>(&doc).ok())
+            .and_then(|doc| serde_json::from_str::<Value>(doc).ok())
             .filter(Value::is_object)
             .unwrap_or_else(|| Value::Object(Map::new()));
         let overrides = self.keep_valid(overrides);
-        if let Ok(config) = self.effective(&overrides) {
-            self.install(overrides, config);
+        let Ok(config) = self.effective(&overrides) else {
+            return;
+        };
+        let mut installed = self.installed_mut();
+        if installed.version == seen {
+            installed.overrides = overrides;
+            installed.config = config;
         }
-        Ok(())
     }
 
     /// Merges `patch` into the overrides, validates, stores, applies.
@@ -139,26 +170,21 @@ impl Runtime {
                 "the body must be a JSON object with some of: enabled, warmOnStartup, warmGateways, backgroundRefresh, ttl".into(),
             ));
         }
+        let _one_at_a_time = self.updates.lock().await;
         // Start from the store's overrides, so a change made on another
         // instance a moment ago is kept.
         self.reload(store).await?;
-        let mut overrides = self
-            .overrides
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let mut overrides = self.installed().overrides.clone();
         merge(&mut overrides, patch);
         let config = self
             .effective(&overrides)
             .map_err(ConfigUpdateError::Invalid)?;
         store.put_doc(OVERRIDES_DOC, &overrides.to_string()).await?;
-        self.install(overrides, config.clone());
+        let mut installed = self.installed_mut();
+        installed.overrides = overrides;
+        installed.config = config.clone();
+        installed.version += 1;
         Ok(config)
-    }
-
-    fn install(&self, overrides: Value, config: RuntimeConfig) {
-        *self.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
     /// The defaults with `overrides` applied, or what is wrong with them.
@@ -292,6 +318,22 @@ mod tests {
         }
         assert_eq!(store.get_doc(OVERRIDES_DOC).await.unwrap(), None);
         assert_eq!(rt.get(), runtime().get());
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_read_the_store_before_a_put_does_not_undo_it() {
+        let (rt, store) = (runtime(), EmbeddedStore::new());
+        let seen = rt.installed().version;
+        // The periodic reload reads the store (nothing stored yet)…
+        let read_before_the_put = store.get_doc(OVERRIDES_DOC).await.unwrap();
+        // …a PUT is applied meanwhile…
+        rt.update(&store, json!({"enabled": false})).await.unwrap();
+        // …and the reload finishes with what it read.
+        rt.apply_stored(seen, read_before_the_put.as_deref());
+        assert!(!rt.get().enabled, "the PUT stands");
+
+        rt.reload(&store).await.unwrap();
+        assert!(!rt.get().enabled, "a later reload reads the PUT back");
     }
 
     #[tokio::test]

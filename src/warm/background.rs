@@ -3,8 +3,8 @@
 //! share the store.
 //!
 //! Time is cut into slots of `intervalMs` (`now / interval`); at the start of
-//! each slot every instance tries to claim it in the store (`SET NX` with the
-//! interval as expiry) and only the one that succeeds warms. No leader to
+//! each slot every instance tries to claim it in the store (`SET NX`, expiring
+//! after two intervals) and only the one that succeeds warms. No leader to
 //! elect, nothing to hand over when an instance dies: the next slot is
 //! claimed by whoever is alive.
 
@@ -54,6 +54,8 @@ pub async fn run(state: AppState) {
 /// Claims `slot` for this instance: `Ok(true)` for exactly one instance.
 async fn claim(state: &AppState, (interval, slot): (u64, u64)) -> Result<bool, StoreError> {
     let name = format!("refresh:{interval}:{slot}");
-    let ttl = Duration::from_millis(interval);
+    // Kept past the slot's end: an instance slow to ask (it read the clock
+    // just before the slot ended) still finds the slot taken.
+    let ttl = Duration::from_millis(2 * interval);
     state.engine.store().claim(&name, ttl).await
 }

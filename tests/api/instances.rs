@@ -154,10 +154,12 @@ async fn a_restarted_instance_serves_from_redis_without_refetching() {
     let redis = RedisServer::start();
     let mock = MockGateway::start(&["m1", "m2"]).await;
     let mut first = start_instances(&redis, &mock, 1).await.remove(0);
-    eventually(Duration::from_secs(10), "start-up warm done", || async {
-        mock.hits() == 1
+    let store = RedisStore::single(&redis.url(), "models:").unwrap();
+    eventually(Duration::from_secs(10), "start-up warm stored", || async {
+        matches!(store.load("gw").await, Ok(Some(_)))
     })
     .await;
+    assert_eq!(mock.hits(), 1);
     assert!(first.terminate().success());
 
     let second = start_instances(&redis, &mock, 1).await.remove(0);
