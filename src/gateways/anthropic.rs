@@ -58,10 +58,7 @@ pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
 }
 
 fn parse_page_value(body: &Value) -> Result<Page, FetchError> {
-    let models = json::list(body, "data")?
-        .iter()
-        .filter_map(record)
-        .collect();
+    let models = json::records(body, "data", record)?;
     let has_more = body
         .get("has_more")
         .and_then(Value::as_bool)

@@ -41,10 +41,7 @@ pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
 }
 
 fn parse_page_value(body: &Value) -> Result<Page, FetchError> {
-    let models = json::list(body, "models")?
-        .iter()
-        .filter_map(record)
-        .collect();
+    let models = json::records(body, "models", record)?;
     Ok(Page {
         models,
         next: json::string(body, "next_page_token"),

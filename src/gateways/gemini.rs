@@ -52,10 +52,7 @@ pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
 fn parse_page_value(body: &Value) -> Result<Page, FetchError> {
     let models = match body.get("models") {
         None if body.is_object() && body.get("error").is_none() => Vec::new(),
-        _ => json::list(body, "models")?
-            .iter()
-            .filter_map(record)
-            .collect(),
+        _ => json::records(body, "models", record)?,
     };
     Ok(Page {
         models,

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::FetchError;
+use super::{FetchError, Model};
 
 /// Parses a body as JSON, or says why not (HTML error pages land here).
 pub fn parse_body(body: &[u8]) -> Result<Value, FetchError> {
@@ -32,6 +32,16 @@ pub fn list<'a>(body: &'a Value, key: &str) -> Result<&'a Vec<Value>, FetchError
         Some(Value::Array(items)) => Ok(items),
         _ => Err(unexpected_shape(body, &format!("a \"{key}\" list"))),
     }
+}
+
+/// The list at `body[key]`, each record read by `record`; records it cannot
+/// read (no id) are skipped.
+pub fn records(
+    body: &Value,
+    key: &str,
+    record: impl Fn(&Value) -> Option<Model>,
+) -> Result<Vec<Model>, FetchError> {
+    Ok(list(body, key)?.iter().filter_map(record).collect())
 }
 
 /// The error for a body that is not the documented list.

@@ -7,7 +7,6 @@
 //! sent as Bearer only when configured, for servers behind an auth proxy.
 
 use reqwest::{Client, Url};
-use serde_json::Value;
 
 use super::{FetchError, Gateway, Model, http, json};
 
@@ -21,19 +20,12 @@ pub async fn fetch(
 }
 
 pub fn parse(body: &[u8]) -> Result<Vec<Model>, FetchError> {
-    parse_value(&json::parse_body(body)?)
-}
-
-fn parse_value(body: &Value) -> Result<Vec<Model>, FetchError> {
-    Ok(json::list(body, "models")?
-        .iter()
-        .filter_map(|v| {
-            Some(Model {
-                id: json::string(v, "name").or_else(|| json::string(v, "model"))?,
-                ..Model::default()
-            })
+    json::records(&json::parse_body(body)?, "models", |v| {
+        Some(Model {
+            id: json::string(v, "name").or_else(|| json::string(v, "model"))?,
+            ..Model::default()
         })
-        .collect())
+    })
 }
 
 #[cfg(test)]

@@ -22,14 +22,7 @@ pub async fn fetch(
 }
 
 pub fn parse(body: &[u8]) -> Result<Vec<Model>, FetchError> {
-    parse_value(&json::parse_body(body)?)
-}
-
-fn parse_value(body: &Value) -> Result<Vec<Model>, FetchError> {
-    Ok(json::list(body, "data")?
-        .iter()
-        .filter_map(record)
-        .collect())
+    json::records(&json::parse_body(body)?, "data", record)
 }
 
 fn record(v: &Value) -> Option<Model> {

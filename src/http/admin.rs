@@ -2,7 +2,7 @@
 //! needs `Authorization: Bearer $CACHE_WARMING_SECRET`, and every answer is
 //! `{"success": true, "data": …}` (errors: [`ApiError`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -145,7 +145,7 @@ async fn put_config(
 #[serde(deny_unknown_fields)]
 struct WarmSelection {
     /// `{"<id>": true}` warms those; omitted: the runtime config's `warmGateways`.
-    gateways: Option<HashMap<String, bool>>,
+    gateways: Option<BTreeMap<String, bool>>,
 }
 
 /// Same as `POST /api/cache/warm-models`, with a selection map.
@@ -169,20 +169,16 @@ async fn warm(
     require_warming_on(&state)?;
     let selection = match request.gateways {
         Some(map) => {
-            let mut ids: Vec<&str> = map
-                .iter()
-                .filter(|(_, on)| **on)
-                .map(|(id, _)| id.as_str())
-                .collect();
             // Unknown ids are refused even when switched off.
             select_gateways(&state.gateways, map.keys().map(String::as_str))?;
-            ids.sort_unstable();
-            if ids.is_empty() {
+            let on = map.iter().filter(|(_, on)| **on).map(|(id, _)| id.as_str());
+            let selection = select_gateways(&state.gateways, on)?;
+            if selection.is_empty() {
                 return Err(ApiError::BadRequest(
                     "no gateway selected: set at least one to true, or omit \"gateways\" to warm them all".into(),
                 ));
             }
-            select_gateways(&state.gateways, ids)?
+            selection
         }
         None => full_selection(&state.gateways, &state.runtime.get()),
     };

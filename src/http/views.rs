@@ -23,30 +23,27 @@
 //! Views live in a size-bounded cache; a key that stops being asked for (an
 //! old version) is evicted by weight.
 
-use std::io::Write;
-use std::sync::Arc;
-
-use bytes::Bytes;
-use crc32fast::Hasher as Crc;
-use flate2::Compression;
-use flate2::write::DeflateEncoder;
-use quick_cache::Weighter;
-use quick_cache::sync::Cache;
-
-use crate::gateways::Model;
-
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::io::Write;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use crc32fast::Hasher as Crc;
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
 use http_body::{Frame, SizeHint};
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 
 use super::caching::CacheHeaders;
 use crate::cache::ReadOutcome;
+use crate::gateways::Model;
 use crate::stats::Stats;
 
 /// Bytes of serialised views kept, and of compressed ones.
@@ -84,7 +81,6 @@ const ANSWER_CAPACITY: u64 = 16 * 1024 * 1024;
 /// A whole answer, assembled once and sent by every request that asks for
 /// the same page, states and encoding within [`ANSWER_TTL_MS`].
 pub struct Answer {
-    status: StatusCode,
     headers: HeaderMap,
     parts: Vec<Bytes>,
     /// Bytes this answer holds of its own (not the shared view).
@@ -108,7 +104,6 @@ impl Answer {
         cache.apply(&mut headers);
         let total: usize = parts.iter().map(Bytes::len).sum();
         Self {
-            status: StatusCode::OK,
             headers,
             own_bytes: total.saturating_sub(view.len()),
             parts,
@@ -142,7 +137,6 @@ impl Answer {
             return response;
         }
         let mut response = Response::new(body(self.parts.iter().cloned()));
-        *response.status_mut() = self.status;
         *response.headers_mut() = self.headers.clone();
         response
     }
@@ -237,7 +231,7 @@ impl Views {
                 Arc::new(GzipView {
                     // Compressed once per change and sent many times: the
                     // best ratio is worth its extra milliseconds here.
-                    deflate: Bytes::from(deflate(&json.data, Compression::best(), false)),
+                    deflate: Bytes::from(deflate(&json.data, Compression::best())),
                     crc,
                     len: json.data.len() as u64,
                     total: json.total,
@@ -336,16 +330,13 @@ fn stored_blocks(out: &mut Vec<u8>, bytes: &[u8], last: bool) {
     }
 }
 
-/// Raw DEFLATE of `input`: finished (final block) when `last`, else ending
-/// with a sync flush, on a byte boundary, so more DEFLATE may follow.
-pub fn deflate(input: &[u8], level: Compression, last: bool) -> Vec<u8> {
+/// Raw DEFLATE of `input` ending with a sync flush (no final block), on a
+/// byte boundary, so more DEFLATE may follow.
+fn deflate(input: &[u8], level: Compression) -> Vec<u8> {
     let mut encoder = DeflateEncoder::new(Vec::with_capacity(input.len() / 4 + 64), level);
     encoder
         .write_all(input)
         .expect("BUG: writing to a Vec cannot fail");
-    if last {
-        return encoder.finish().expect("BUG: writing to a Vec cannot fail");
-    }
     encoder.flush().expect("BUG: writing to a Vec cannot fail");
     // Taken before the encoder is dropped (which would finish the stream).
     std::mem::take(encoder.get_mut())
@@ -360,7 +351,7 @@ mod tests {
         let mut crc = Crc::new();
         crc.update(data);
         GzipView {
-            deflate: Bytes::from(deflate(data, Compression::default(), false)),
+            deflate: Bytes::from(deflate(data, Compression::default())),
             crc,
             len: data.len() as u64,
             total: 0,

@@ -505,3 +505,52 @@ async fn the_metrics_endpoint_reports_reads_warms_fetches_and_entry_ages() {
         .expect("the failing gauge");
     assert!(!failing.ends_with(" 0"), "{failing}");
 }
+
+/// The value of the sample `name` (labels included) in a Prometheus scrape.
+fn sample(scrape: &str, name: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// In a process of its own: the metrics registry is process-wide, and these
+/// counters must be this test's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revalidations_and_redis_errors_are_counted_in_the_metrics() {
+    let mut redis = RedisServer::start();
+    let mock = MockGateway::start(&["m1"]).await;
+    let env = [
+        ("REDIS_URL", redis.url()),
+        ("CACHE_FRESH_TTL", "1s".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let service = ServiceProcess::start(&env, &mock.gateway_toml("gw")).await;
+    let scrape = || async {
+        let response = reqwest::get(service.url("/metrics")).await.unwrap();
+        response.text().await.unwrap()
+    };
+    eventually(Duration::from_secs(5), "the start-up warm", || async {
+        mock.hits() == 1
+    })
+    .await;
+    let errors =
+        || async { sample(&scrape().await, "models_cache_store_errors_total").unwrap_or(0.0) };
+    let errors_before = errors().await;
+
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    service.get_json("/api/models").await; // stale: one revalidation
+    let revalidated = r#"models_cache_revalidations_total{gateway="gw",result="ok"}"#;
+    eventually(
+        Duration::from_secs(5),
+        "the revalidation counted",
+        || async { sample(&scrape().await, revalidated) == Some(1.0) },
+    )
+    .await;
+
+    redis.stop();
+    service.get_json("/api/models").await;
+    eventually(Duration::from_secs(5), "Redis errors counted", || async {
+        errors().await > errors_before
+    })
+    .await;
+}

@@ -10,13 +10,6 @@ use common::*;
 use futures::future::join_all;
 use models_cache::store::{RedisStore, Store};
 
-fn gateway_toml(mock: &MockGateway) -> String {
-    format!(
-        "[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
-        mock.base_url()
-    )
-}
-
 async fn start_instances(
     redis: &RedisServer,
     mock: &MockGateway,
@@ -27,7 +20,7 @@ async fn start_instances(
         ("REDIS_URL", url.as_str()),
         ("CACHE_WARMING_SECRET", WARM_SECRET),
     ];
-    let toml = gateway_toml(mock);
+    let toml = mock.gateway_toml("gw");
     join_all((0..count).map(|_| ServiceProcess::start(&env, &toml))).await
 }
 

@@ -15,13 +15,6 @@ use models_cache::store::{RedisStore, Store};
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn gateway_toml(mock: &MockGateway) -> String {
-    format!(
-        "[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
-        mock.base_url()
-    )
-}
-
 /// `count` instances on `redis`, whose runtime config turns the start-up
 /// warm off so that every upstream request below is one a test made.
 async fn start_instances(
@@ -44,7 +37,7 @@ async fn start_more(redis: &RedisServer, mock: &MockGateway, count: usize) -> Ve
         ("REDIS_URL", url.as_str()),
         ("CACHE_WARMING_SECRET", WARM_SECRET),
     ];
-    let toml = gateway_toml(mock);
+    let toml = mock.gateway_toml("gw");
     join_all((0..count).map(|_| ServiceProcess::start(&env, &toml))).await
 }
 

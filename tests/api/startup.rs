@@ -10,13 +10,6 @@ use common::process::{self, ServiceProcess};
 use common::*;
 use models_cache::store::{RedisStore, Store};
 
-fn gateway_toml(id: &str, mock: &MockGateway) -> String {
-    format!(
-        "[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\n",
-        mock.base_url()
-    )
-}
-
 /// Runs the server with `env` and `toml`, expecting it to refuse to start.
 fn refusal(env: &[(&str, &str)], toml: &str) -> String {
     let output = process::run(&[], env, toml);
@@ -120,9 +113,9 @@ async fn start_up_warms_only_missing_or_stale_gateways() {
     store.save("fresh", &fresh_entry(&["f"])).await.unwrap();
     store.save("stale", &stale_entry(&["s-old"])).await.unwrap();
     let toml = [
-        gateway_toml("fresh", &fresh),
-        gateway_toml("stale", &stale),
-        gateway_toml("missing", &missing),
+        fresh.gateway_toml("fresh"),
+        stale.gateway_toml("stale"),
+        missing.gateway_toml("missing"),
     ]
     .concat();
 
@@ -157,7 +150,7 @@ async fn the_warm_command_warms_once_and_fails_only_when_every_gateway_failed() 
     let url = redis.url();
     let env = [("REDIS_URL", url.as_str())];
 
-    let both = [gateway_toml("good", &good), gateway_toml("bad", &bad)].concat();
+    let both = [good.gateway_toml("good"), bad.gateway_toml("bad")].concat();
     let output = process::run_async(&["warm"], &env, &both).await;
     assert!(output.status.success(), "one gateway succeeded");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -165,7 +158,7 @@ async fn the_warm_command_warms_once_and_fails_only_when_every_gateway_failed() 
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
     assert_eq!(store.load("good").await.unwrap().unwrap().models.len(), 2);
 
-    let output = process::run_async(&["warm"], &env, &gateway_toml("bad", &bad)).await;
+    let output = process::run_async(&["warm"], &env, &bad.gateway_toml("bad")).await;
     assert_eq!(output.status.code(), Some(1), "every gateway failed");
     let status: serde_json::Value =
         serde_json::from_str(&store.get_doc("warm:last").await.unwrap().unwrap()).unwrap();
@@ -175,7 +168,7 @@ async fn the_warm_command_warms_once_and_fails_only_when_every_gateway_failed() 
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let mock = MockGateway::start(&["a"]).await;
-    let mut service = ServiceProcess::start(&[], &gateway_toml("gw", &mock)).await;
+    let mut service = ServiceProcess::start(&[], &mock.gateway_toml("gw")).await;
     let status = tokio::task::spawn_blocking(move || {
         let status = service.terminate();
         (status, service.log())
@@ -216,10 +209,7 @@ fn settings_are_read_from_a_dot_env_file() {
 async fn sigterm_lets_a_request_in_flight_finish() {
     let mock = MockGateway::start(&[]).await;
     mock.set(Behavior::Status(500));
-    let toml = format!(
-        "[[gateway]]\nid = \"gw\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
-        mock.base_url()
-    );
+    let toml = mock.gateway_toml("gw");
     let mut service = ServiceProcess::start(&[("REVALIDATE_BACKOFF", "0s")], &toml).await;
     eventually(
         Duration::from_secs(5),
@@ -253,8 +243,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 #[tokio::test]
 async fn log_format_json_gives_one_json_object_per_line() {
     let mock = MockGateway::start(&["a"]).await;
-    let service =
-        ServiceProcess::start(&[("LOG_FORMAT", "json")], &gateway_toml("gw", &mock)).await;
+    let service = ServiceProcess::start(&[("LOG_FORMAT", "json")], &mock.gateway_toml("gw")).await;
     eventually(
         Duration::from_secs(5),
         "the start-up warm logged",
@@ -285,8 +274,8 @@ async fn no_secret_or_api_key_ever_reaches_the_log() {
     bad.set(Behavior::Status(401));
     let toml = format!(
         "{}api_key_env = \"GOOD_KEY\"\n{}api_key_env = \"BAD_KEY\"\n",
-        gateway_toml("good", &good),
-        gateway_toml("bad", &bad)
+        good.gateway_toml("good"),
+        bad.gateway_toml("bad")
     );
     let redis = RedisServer::start();
     let url = redis.url();

@@ -98,6 +98,15 @@ impl MockGateway {
         format!("http://{}/v1", self.addr)
     }
 
+    /// A `gateways.toml` entry reading this mock as gateway `id` (`openai`
+    /// kind, a 5 s timeout so a busy machine does not fail a fetch).
+    pub fn gateway_toml(&self, id: &str) -> String {
+        format!(
+            "[[gateway]]\nid = \"{id}\"\nkind = \"openai\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
+            self.base_url()
+        )
+    }
+
     /// Requests received so far.
     pub fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
