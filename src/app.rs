@@ -194,12 +194,14 @@ async fn listen_for_drops(state: AppState) {
 }
 
 /// Keeps this instance's copies in line with the store, so reads stay memory
-/// lookups and still see what other instances store within a sync interval.
+/// lookups and still see what other instances store within a sync interval;
+/// and sweeps out the answers nobody may reuse any more.
 async fn sync_with_store(state: AppState) {
     let mut every = tokio::time::interval(SYNC_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        state.views.evict_expired(crate::cache::now_ms());
         state.engine.sync(&state.gateways.active).await;
     }
 }

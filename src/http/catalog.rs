@@ -65,11 +65,45 @@ struct CatalogQuery {
 }
 
 impl CatalogQuery {
+    /// Tells apart the answers to different queries (the hot-path key).
     fn fingerprint(&self) -> String {
         format!(
             "{:?}|{:?}|{:?}|{:?}",
             self.gateway, self.q, self.limit, self.offset
         )
+    }
+}
+
+/// The page a query asks for, in its one canonical form: queries that
+/// select the same models share it, so they share one cached view (`q` is
+/// matched case-insensitively and trimmed; an `offset` past the end is the
+/// end; a `limit` reaching past the end is no limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Page {
+    needle: Option<String>,
+    offset: usize,
+    limit: Option<usize>,
+}
+
+impl Page {
+    /// `query`'s page over `available` models (before filtering).
+    fn of(query: &CatalogQuery, available: usize) -> Self {
+        let needle = query
+            .q
+            .as_deref()
+            .map(|q| q.trim().to_lowercase())
+            .filter(|q| !q.is_empty());
+        let offset = query.offset.unwrap_or(0).min(available);
+        let limit = query.limit.filter(|&l| l < available - offset);
+        Self {
+            needle,
+            offset,
+            limit,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{:?}|{}|{:?}", self.needle, self.offset, self.limit)
     }
 }
 
@@ -230,12 +264,12 @@ async fn spliced(
     if gzip {
         let page = state.views.gzip(key, source).await;
         let parts = views::gzip_parts(views::head(), &page, tail(page.total).as_bytes());
-        Answer::new(parts.to_vec(), true, &page.deflate, cache)
+        Answer::new(parts.to_vec(), true, cache)
     } else {
         let page = state.views.json(key, source).await;
         let head = Bytes::from_static(views::head());
         let parts = vec![head, page.data.clone(), Bytes::from(tail(page.total))];
-        Answer::new(parts, false, &page.data, cache)
+        Answer::new(parts, false, cache)
     }
 }
 
@@ -296,12 +330,19 @@ async fn catalog_response(
     }
     let views = state.engine.read(selection).await;
     let views = &views[..];
-    let key = view_key(&fingerprint, views);
-    let cache = CacheHeaders::new(views, now, &fingerprint);
+    let available = views
+        .iter()
+        .filter_map(|v| v.entry.as_ref())
+        .map(|e| e.models.len())
+        .sum();
+    let page = Page::of(query, available);
+    let page_key = page.key();
+    let key = view_key(&page_key, views);
+    let cache = CacheHeaders::new(views, now, &page_key);
     if cache.not_modified(headers) {
         return not_modified(&cache);
     }
-    let source = page_source(views, query);
+    let source = page_source(views, page);
     let states: BTreeMap<&str, GatewayState> = views
         .iter()
         .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
@@ -339,11 +380,11 @@ fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
         .collect()
 }
 
-/// What a page depends on: the query and each entry's version.
-fn view_key(fingerprint: &str, views: &[GatewayView]) -> String {
+/// What a page depends on: the page asked for and each entry's version.
+fn view_key(page: &str, views: &[GatewayView]) -> String {
     use std::fmt::Write;
-    let mut key = String::with_capacity(fingerprint.len() + views.len() * 24);
-    key.push_str(fingerprint);
+    let mut key = String::with_capacity(page.len() + views.len() * 24);
+    key.push_str(page);
     for view in views {
         let version = view.entry.as_ref().map_or(0, |e| e.fetched_at);
         let _ = write!(key, "|{}={version}", view.gateway.id);
@@ -352,18 +393,17 @@ fn view_key(fingerprint: &str, views: &[GatewayView]) -> String {
 }
 
 /// Builds the page off the request path: filter by `q`, then `offset`/`limit`.
-fn page_source(views: &[GatewayView], query: &CatalogQuery) -> views::Source {
+fn page_source(views: &[GatewayView], page: Page) -> views::Source {
     let lists: Vec<_> = views
         .iter()
         .filter_map(|v| v.entry.as_ref().map(|e| Arc::clone(&e.models)))
         .collect();
-    let needle = query
-        .q
-        .as_deref()
-        .map(str::to_lowercase)
-        .filter(|q| !q.is_empty());
-    let offset = query.offset.unwrap_or(0);
-    let limit = query.limit.unwrap_or(usize::MAX);
+    let Page {
+        needle,
+        offset,
+        limit,
+    } = page;
+    let limit = limit.unwrap_or(usize::MAX);
     Box::new(move || {
         let matches = lists
             .iter()

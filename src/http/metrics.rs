@@ -29,6 +29,7 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
             failing_for: state.engine.failing_for(&view.gateway.id),
         })
         .collect();
+    metrics::view_cache_bytes(state.views.weights());
     let body = metrics::render(&samples, state.engine.ttl(), now_ms());
     (
         [(

@@ -20,8 +20,15 @@
 //! Stored blocks cost no compressor per request: the head and tail are a few
 //! kilobytes, the view is where the bytes are.
 //!
-//! Views live in a size-bounded cache; a key that stops being asked for (an
-//! old version) is evicted by weight.
+//! Every cache here is bounded by the bytes it really holds (an assembled
+//! answer counts the view it sends, since it keeps it alive), and each has a
+//! single shard: a shard admits no item above its own share of the capacity,
+//! and the full catalog of 100,000 models (about 100 MB of JSON) must fit.
+//! A key that stops being asked for (an old version, a one-off query) is
+//! evicted by weight; answers past their reuse time are swept out by
+//! [`Views::evict_expired`]. Together: the memory a deployment plans for is
+//! the entries themselves plus at most [`JSON_CAPACITY`] + [`GZIP_CAPACITY`]
+//! + [`ANSWER_CAPACITY`], whatever the queries.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -38,8 +45,8 @@ use crc32fast::Hasher as Crc;
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 use http_body::{Frame, SizeHint};
-use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
 use super::caching::CacheHeaders;
 use crate::cache::ReadOutcome;
@@ -47,8 +54,8 @@ use crate::gateways::Model;
 use crate::stats::Stats;
 
 /// Bytes of serialised views kept, and of compressed ones.
-const JSON_CAPACITY: u64 = 192 * 1024 * 1024;
-const GZIP_CAPACITY: u64 = 64 * 1024 * 1024;
+pub const JSON_CAPACITY: u64 = 192 * 1024 * 1024;
+pub const GZIP_CAPACITY: u64 = 64 * 1024 * 1024;
 /// Views expected at once (queries × versions), to size the cache's tables.
 const EXPECTED_VIEWS: usize = 256;
 
@@ -67,24 +74,31 @@ pub struct GzipView {
     pub total: usize,
 }
 
+type BytesCache<V> =
+    Cache<String, Arc<V>, ByBytes, DefaultHashBuilder, DefaultLifecycle<String, Arc<V>>>;
+
 pub struct Views {
-    json: Cache<String, Arc<JsonView>, ByBytes>,
-    gzip: Cache<String, Arc<GzipView>, ByBytes>,
-    answers: Cache<String, Arc<Answer>, ByBytes>,
+    json: BytesCache<JsonView>,
+    gzip: BytesCache<GzipView>,
+    answers: BytesCache<Answer>,
 }
 
 /// How long an assembled answer is reused: what `age_ms` may lag by.
 pub const ANSWER_TTL_MS: u64 = 100;
-/// Bytes of assembled answers kept (their views are shared, not counted).
-const ANSWER_CAPACITY: u64 = 16 * 1024 * 1024;
+/// Bytes of assembled answers kept, the views they send included (shared
+/// with the view caches, so this bounds what answers keep alive after their
+/// views were evicted).
+pub const ANSWER_CAPACITY: u64 = 128 * 1024 * 1024;
+/// What an answer weighs beyond its body: its headers and bookkeeping.
+const ANSWER_OVERHEAD: usize = 1024;
 
 /// A whole answer, assembled once and sent by every request that asks for
 /// the same page, states and encoding within [`ANSWER_TTL_MS`].
 pub struct Answer {
     headers: HeaderMap,
     parts: Vec<Bytes>,
-    /// Bytes this answer holds of its own (not the shared view).
-    own_bytes: usize,
+    /// Bytes of the body, the shared view included.
+    body_bytes: usize,
     cache: CacheHeaders,
     /// Reused until then (ms since epoch); 0: not reusable.
     valid_until: u64,
@@ -94,7 +108,7 @@ pub struct Answer {
 
 impl Answer {
     /// `parts` sent as JSON (gzip-encoded when `gzip`), with `cache`'s headers.
-    pub fn new(parts: Vec<Bytes>, gzip: bool, view: &Bytes, cache: CacheHeaders) -> Self {
+    pub fn new(parts: Vec<Bytes>, gzip: bool, cache: CacheHeaders) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
@@ -102,10 +116,9 @@ impl Answer {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         cache.apply(&mut headers);
-        let total: usize = parts.iter().map(Bytes::len).sum();
         Self {
             headers,
-            own_bytes: total.saturating_sub(view.len()),
+            body_bytes: parts.iter().map(Bytes::len).sum(),
             parts,
             cache,
             valid_until: 0,
@@ -153,7 +166,7 @@ impl Weighter<String, Arc<JsonView>> for ByBytes {
 
 impl Weighter<String, Arc<Answer>> for ByBytes {
     fn weight(&self, key: &String, answer: &Arc<Answer>) -> u64 {
-        (key.len() + answer.own_bytes + 512) as u64
+        (key.len() + answer.body_bytes + ANSWER_OVERHEAD) as u64
     }
 }
 
@@ -166,11 +179,34 @@ impl Weighter<String, Arc<GzipView>> for ByBytes {
 impl Default for Views {
     fn default() -> Self {
         Self {
-            json: Cache::with_weighter(EXPECTED_VIEWS, JSON_CAPACITY, ByBytes),
-            gzip: Cache::with_weighter(EXPECTED_VIEWS, GZIP_CAPACITY, ByBytes),
-            answers: Cache::with_weighter(EXPECTED_VIEWS, ANSWER_CAPACITY, ByBytes),
+            json: bytes_cache(JSON_CAPACITY),
+            gzip: bytes_cache(GZIP_CAPACITY),
+            answers: bytes_cache(ANSWER_CAPACITY),
         }
     }
+}
+
+/// A cache of at most `capacity` bytes in one shard, so that any item up to
+/// nearly `capacity` is admitted (a sharded cache refuses items above one
+/// shard's share: the full catalog would then be rebuilt on every read).
+/// Lookups take the shard's lock for reading only; inserts are rare (once
+/// per query and version, or per answer slot).
+fn bytes_cache<V>(capacity: u64) -> BytesCache<V>
+where
+    ByBytes: Weighter<String, Arc<V>>,
+{
+    let options = OptionsBuilder::new()
+        .shards(1)
+        .estimated_items_capacity(EXPECTED_VIEWS)
+        .weight_capacity(capacity)
+        .build()
+        .expect("BUG: the cache options are complete");
+    Cache::with_options(
+        options,
+        ByBytes,
+        DefaultHashBuilder::default(),
+        DefaultLifecycle::default(),
+    )
 }
 
 /// Builds a view when it is not cached: selects the page and serialises it.
@@ -207,11 +243,27 @@ impl Views {
         self.answers.insert(key, answer);
     }
 
+    /// Drops the answers no request may reuse any more (past `valid_until`),
+    /// so that they stop holding the views they send.
+    pub fn evict_expired(&self, now: u64) {
+        self.answers.retain(|_, answer| now < answer.valid_until);
+    }
+
+    /// Bytes held by each cache: serialised views, compressed views, answers.
+    pub fn weights(&self) -> [u64; 3] {
+        [
+            self.json.weight(),
+            self.gzip.weight(),
+            self.answers.weight(),
+        ]
+    }
+
     /// The serialised page for `key`; `source` is called (off the async
     /// threads) only when it is not cached. Concurrent callers of one key
     /// share one build.
     pub async fn json(&self, key: &str, source: Source) -> Arc<JsonView> {
         let build = async {
+            crate::telemetry::metrics::view_built("json");
             let view = tokio::task::spawn_blocking(move || Arc::new(source()))
                 .await
                 .expect("BUG: serialising a view panicked");
@@ -225,6 +277,7 @@ impl Views {
     pub async fn gzip(&self, key: &str, source: Source) -> Arc<GzipView> {
         let build = async {
             let json = self.json(key, source).await;
+            crate::telemetry::metrics::view_built("gzip");
             let view = tokio::task::spawn_blocking(move || {
                 let mut crc = Crc::new();
                 crc.update(&json.data);

@@ -30,6 +30,8 @@ pub const ENTRY_MODELS: &str = "models_cache_entry_models";
 pub const GATEWAY_CACHED: &str = "models_cache_gateway_cached";
 pub const GATEWAY_FAILING: &str = "models_cache_gateway_failing_seconds";
 pub const TTL: &str = "models_cache_ttl_seconds";
+pub const VIEWS_BUILT: &str = "models_cache_views_built_total";
+pub const VIEW_CACHE_BYTES: &str = "models_cache_view_cache_bytes";
 
 /// Upstream fetches and warms: from tens of milliseconds to the longest timeouts.
 const DURATION_BUCKETS: [f64; 12] = [
@@ -85,6 +87,25 @@ fn describe() {
         "How long the gateway's fetches have been failing (0: healthy)"
     );
     describe_gauge!(TTL, "Entry lifetimes in force, by window (fresh, stale)");
+    describe_counter!(
+        VIEWS_BUILT,
+        "Catalog pages serialised (json) or compressed (gzip): once per query and entry version while cached"
+    );
+    describe_gauge!(
+        VIEW_CACHE_BYTES,
+        "Bytes held by the answer caches, by cache (json, gzip, answers)"
+    );
+}
+
+pub fn view_built(encoding: &'static str) {
+    counter!(VIEWS_BUILT, "encoding" => encoding).increment(1);
+}
+
+/// The view caches' weights, `[json, gzip, answers]`, set at scrape time.
+pub fn view_cache_bytes(weights: [u64; 3]) {
+    for (cache, bytes) in ["json", "gzip", "answers"].into_iter().zip(weights) {
+        gauge!(VIEW_CACHE_BYTES, "cache" => cache).set(bytes as f64);
+    }
 }
 
 pub fn fetched(gateway: &str, took: Duration, error_kind: Option<&'static str>) {

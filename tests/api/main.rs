@@ -15,6 +15,7 @@ mod catalog;
 mod cluster;
 mod hostile;
 mod instances;
+mod memory;
 mod openapi;
 mod operators;
 mod redis_outage;

@@ -80,6 +80,11 @@ impl ServiceProcess {
         service
     }
 
+    /// The child's process id (to read its `/proc` entries).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

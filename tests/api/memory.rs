@@ -1,0 +1,140 @@
+//! Memory stays bounded whatever anonymous clients ask, and large catalogs
+//! are still cached: the answer caches weigh what they really hold, evict
+//! what expired, and admit a page as large as a whole big catalog.
+//! These run the real binary, so that its resident memory and its
+//! `/metrics` are its own.
+
+use std::time::Duration;
+
+use crate::common::ServiceProcess;
+
+/// A static gateway of `count` models, about 1 KB each as OpenRouter's are.
+fn big_catalog(dir: &std::path::Path, count: usize) -> String {
+    let description = "A capable general-purpose model with long context. ".repeat(14);
+    let models: Vec<serde_json::Value> = (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("vendor-{}/model-{i}", i % 50),
+                "name": format!("Vendor {} Model {i}", i % 50),
+                "description": description,
+                "created": 1_700_000_000 + i,
+                "context_length": 128_000,
+                "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
+                "pricing": {"prompt": "0.000003", "completion": "0.000015"},
+                "top_provider": {"context_length": 128_000, "max_completion_tokens": 16_384},
+                "supported_parameters": ["tools", "temperature", "top_p", "max_tokens"],
+            })
+        })
+        .collect();
+    let path = dir.join("big.json");
+    std::fs::write(&path, serde_json::to_vec(&models).unwrap()).unwrap();
+    format!(
+        "[[gateway]]\nid = \"big\"\nkind = \"static\"\npath = {:?}\nmax_body_bytes = 1000000000\n",
+        path.display().to_string()
+    )
+}
+
+async fn start_over(count: usize) -> (ServiceProcess, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let toml = big_catalog(data.path(), count);
+    let service = ServiceProcess::start(&[], &toml).await;
+    (service, data)
+}
+
+/// Resident memory of `pid`, in MiB.
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/<pid>/status");
+    kib / 1024
+}
+
+/// A counter's value in the service's `/metrics` (0 when absent).
+async fn metric(service: &ServiceProcess, line_prefix: &str) -> f64 {
+    let text = reqwest::get(service.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+async fn get_ok(client: &reqwest::Client, url: String) {
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.bytes().await.unwrap();
+}
+
+/// The bound the README gives: the caches' capacities (384 MiB) over what
+/// the process holds once the catalog is loaded and served once, plus room
+/// for the allocator and the requests in flight.
+const PLANNED_MIB: u64 = 384 + 128;
+/// Distinct pages asked for, each about 10 MB: over three times what the
+/// caches may hold.
+const DISTINCT: usize = 64;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_distinct_queries_keep_resident_memory_within_the_planned_bound() {
+    let (service, _data) = start_over(10_000).await;
+    let client = reqwest::Client::new();
+    get_ok(&client, service.url("/api/models")).await;
+    let baseline = rss_mib(service.pid());
+
+    // Every `offset` is a different, nearly whole-catalog page (≈10 MB each);
+    // every `limit` past the end is the same page as no limit at all.
+    for i in 1..=DISTINCT {
+        get_ok(&client, service.url(&format!("/api/models?offset={i}"))).await;
+        get_ok(
+            &client,
+            service.url(&format!("/api/models?limit={}", 100_000 + i)),
+        )
+        .await;
+    }
+    let after = rss_mib(service.pid());
+    eprintln!(
+        "resident memory: {baseline} MiB after the first read, {after} MiB after {} distinct queries",
+        2 * DISTINCT
+    );
+    assert!(
+        after < baseline + PLANNED_MIB,
+        "resident memory went from {baseline} MiB to {after} MiB"
+    );
+    let json_views = metric(
+        &service,
+        "models_cache_views_built_total{encoding=\"json\"}",
+    )
+    .await;
+    assert_eq!(
+        json_views,
+        (DISTINCT + 1) as f64,
+        "one view per distinct page: the whole catalog once, each offset once; limits past the end share the first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_larger_than_a_cache_shard_is_built_once_per_change() {
+    // About 30 MB of JSON: more than one shard of a sharded cache admits.
+    let (service, _data) = start_over(30_000).await;
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        get_ok(&client, service.url("/api/models")).await;
+        // Past the reuse time of an assembled answer: the view cache answers.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let built = metric(
+        &service,
+        "models_cache_views_built_total{encoding=\"json\"}",
+    )
+    .await;
+    assert_eq!(
+        built, 1.0,
+        "the full catalog was serialised {built} times for 4 reads"
+    );
+}
