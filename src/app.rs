@@ -53,6 +53,12 @@ impl App {
     }
 
     pub fn with_gateways(config: &Config, gateways: Gateways) -> Result<Self, ConfigError> {
+        let store = open_store(config)?;
+        Ok(Self::with_store(config, gateways, store))
+    }
+
+    /// The app over a store the caller opened (tests wrap one to slow it).
+    pub fn with_store(config: &Config, gateways: Gateways, store: Arc<dyn Store>) -> Self {
         // Turned off on purpose is news; enabled without its key is a mistake.
         for skipped in &gateways.skipped {
             if skipped.reason == gateways::file::DISABLED {
@@ -61,7 +67,6 @@ impl App {
                 tracing::warn!(gateway = %skipped.id, reason = %skipped.reason, "gateway skipped");
             }
         }
-        let store = open_store(config)?;
         tracing::info!(store = %store.describe(), gateways = gateways.active.len(), "cache ready");
         let ids: Vec<String> = gateways.ids().map(str::to_owned).collect();
         let stats = Arc::new(Stats::new(
@@ -88,10 +93,10 @@ impl App {
                 cron: config.cron_secret.clone(),
             }),
         };
-        Ok(Self {
+        Self {
             state,
             warm_on_startup: config.warm_on_startup,
-        })
+        }
     }
 
     pub fn state(&self) -> &AppState {

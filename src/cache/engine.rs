@@ -15,13 +15,21 @@
 //!
 //! The store is never waited on for longer than a short bound (see
 //! [`super::breaker`]): when it fails, reads go on being served from `local`,
-//! fetching without the cross-instance lock if they must.
+//! fetching without the cross-instance lock if they must. A fetched list the
+//! store did not take is kept as `unsaved` and written back by the sync: an
+//! older stored entry never replaces it.
+//!
+//! An operator's invalidation ([`Engine::invalidate`]) moves the gateway's
+//! epoch, here and in the store: a flight that began before it never lands
+//! (the store's save script and this instance both check the epoch the
+//! flight started under), and later callers start a flight of their own
+//! instead of joining it.
 
 mod fill;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -33,16 +41,18 @@ use super::{Entry, Freshness, ReadOutcome, now_ms};
 use crate::config::Ttl;
 use crate::gateways::{FetchError, Fetcher, Gateway};
 use crate::stats::Stats;
-use crate::store::{Notice, Store};
+use crate::store::{Notice, SaveOutcome, Store};
 use crate::telemetry::sentry::OpSpan;
 
 /// Bound on a store read made for a reader.
 const READ_BOUND: Duration = Duration::from_millis(250);
 /// Bound on a store write or lock operation.
 const WRITE_BOUND: Duration = Duration::from_secs(1);
-/// The fetch lock outlives the fetch timeout by this much, so it is held for
-/// the whole fetch but still expires if its holder dies.
+/// The fetch lock's lease outlives the fetch timeout by this much; its holder
+/// renews it every [`LEASE_RENEWAL`] for as long as the flight runs (version
+/// check and save included), and it lapses this soon after a holder dies.
 const LOCK_MARGIN: Duration = Duration::from_secs(1);
+const LEASE_RENEWAL: Duration = Duration::from_millis(500);
 /// How often the server re-reads the store's versions ([`Engine::sync`]).
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often an instance waiting on another's fetch checks the lock.
@@ -124,6 +134,28 @@ pub struct Engine {
     lookups: Arc<Flights<Option<Entry>>>,
     /// Bounds every store call and skips the store right after a failure.
     breaker: Breaker,
+    /// Invalidations this instance has applied, per gateway: a flight that
+    /// began under an older count never lands here.
+    invalidations: Mutex<HashMap<String, u64>>,
+    /// Fetched entries the store did not take (it failed, or was skipped):
+    /// written back by [`Engine::sync`], never replaced by an older one.
+    unsaved: Mutex<HashMap<String, Unsaved>>,
+}
+
+/// A fetched entry waiting to be written back, with the store epoch its
+/// flight began under.
+#[derive(Clone)]
+struct Unsaved {
+    entry: Entry,
+    epoch: Option<u64>,
+}
+
+/// The epochs a flight began under: the store's (`None` if it could not be
+/// read) and this instance's.
+#[derive(Debug, Clone, Copy)]
+struct Epochs {
+    store: Option<u64>,
+    local: u64,
 }
 
 impl Engine {
@@ -146,6 +178,8 @@ impl Engine {
             flights: Flights::new(),
             lookups: Flights::new(),
             breaker: Breaker::default(),
+            invalidations: Mutex::default(),
+            unsaved: Mutex::default(),
         })
     }
 
@@ -251,9 +285,25 @@ impl Engine {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Another instance dropped `notice.gateway`: drop our copy, and say so.
+    /// An operator dropped `gateway` (on this instance or another): flights
+    /// that began before never land here, later callers start their own
+    /// instead of joining them, and this instance's copy goes.
+    pub fn invalidate(&self, gateway: &str) {
+        *lock(&self.invalidations)
+            .entry(gateway.to_owned())
+            .or_default() += 1;
+        self.flights.detach(gateway);
+        lock(&self.unsaved).remove(gateway);
+        self.forget(gateway);
+    }
+
+    fn invalidations_of(&self, gateway: &str) -> u64 {
+        lock(&self.invalidations).get(gateway).copied().unwrap_or(0)
+    }
+
+    /// Another instance dropped `notice.gateway`: invalidate it here too, and say so.
     pub async fn on_notice(&self, notice: &Notice) {
-        self.forget(&notice.gateway);
+        self.invalidate(&notice.gateway);
         let _ = self
             .breaker
             .call(WRITE_BOUND, self.store.acknowledge(&notice.nonce))
@@ -345,21 +395,71 @@ impl Engine {
     }
 
     async fn sync_one(&self, gateway: &str, version: Option<u64>) {
+        if let Some(unsaved) = self.unsaved_newer_than(gateway, version) {
+            return self.write_back(gateway, unsaved).await;
+        }
         match version {
             None => self.forget(gateway),
-            Some(v) if self.local_entry(gateway).is_some_and(|e| e.fetched_at == v) => {}
+            // Ours is that version, or newer: an older one never replaces it.
+            Some(v) if self.local_entry(gateway).is_some_and(|e| e.fetched_at >= v) => {}
             Some(_) => {
                 let loaded = self
                     .breaker
                     .call(READ_BOUND, self.store.load(gateway))
                     .await;
                 match loaded {
-                    // The store is the reference: its entry replaces ours.
-                    Ok(Some(entry)) => self.replace(gateway, entry),
+                    Ok(Some(entry)) => self.remember(gateway, &entry),
                     Ok(None) => self.forget(gateway),
                     Err(_) => {}
                 }
             }
+        }
+    }
+
+    /// The unsaved entry of `gateway` if it is newer than the store's
+    /// `version`; one that is not is dropped (the store moved past it).
+    fn unsaved_newer_than(&self, gateway: &str, version: Option<u64>) -> Option<Unsaved> {
+        let mut unsaved = lock(&self.unsaved);
+        let newer = unsaved.get(gateway).filter(|u| {
+            version.is_none_or(|v| u.entry.fetched_at > v)
+                && u.entry.freshness(now_ms()) != Freshness::Expired
+        });
+        match newer {
+            Some(u) => Some(u.clone()),
+            None => {
+                unsaved.remove(gateway);
+                None
+            }
+        }
+    }
+
+    /// Offers an entry the store did not take to the store again.
+    async fn write_back(&self, gateway: &str, unsaved: Unsaved) {
+        let saved = self
+            .breaker
+            .call(
+                WRITE_BOUND,
+                self.store.save_at(gateway, &unsaved.entry, unsaved.epoch),
+            )
+            .await;
+        let Ok(outcome) = saved else {
+            return;
+        };
+        tracing::info!(
+            gateway,
+            ?outcome,
+            "wrote back a fetched list the store had not taken"
+        );
+        let mut pending = lock(&self.unsaved);
+        if pending
+            .get(gateway)
+            .is_some_and(|u| u.entry.fetched_at == unsaved.entry.fetched_at)
+        {
+            pending.remove(gateway);
+        }
+        drop(pending);
+        if outcome == SaveOutcome::Invalidated {
+            self.forget(gateway);
         }
     }
 
@@ -429,12 +529,6 @@ impl Engine {
         local.get(gateway).cloned()
     }
 
-    fn replace(&self, gateway: &str, entry: Entry) {
-        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
-        local.insert(gateway.to_owned(), entry);
-        self.changed();
-    }
-
     /// Keeps `entry` as this instance's copy unless ours is newer.
     fn remember(&self, gateway: &str, entry: &Entry) {
         let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
@@ -446,4 +540,10 @@ impl Engine {
             self.changed();
         }
     }
+}
+
+/// A std Mutex's guard: nothing is awaited while one is held, and every
+/// change under them is a single map operation, so a poisoned one is usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

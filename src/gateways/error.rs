@@ -32,6 +32,10 @@ pub enum FetchError {
     LockWait,
     #[error("the concurrent fetch by another instance failed: {0}")]
     Elsewhere(String),
+    #[error(
+        "an operator invalidated the gateway while this fetch was in flight; its list was discarded"
+    )]
+    Invalidated,
 }
 
 impl FetchError {
@@ -51,6 +55,7 @@ impl FetchError {
             Self::BackingOff(_) => "backoff",
             Self::LockWait => "lock_wait",
             Self::Elsewhere(_) => "elsewhere",
+            Self::Invalidated => "invalidated",
         }
     }
 }

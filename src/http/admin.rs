@@ -291,8 +291,8 @@ async fn reset_stats(
 async fn drop_entry(state: &AppState, id: &str) -> Result<Dropped, ApiError> {
     let gateway = find_gateway(&state.gateways, id)?;
     let store = state.engine.store();
-    let dropped = store.delete(&gateway.id).await.map_err(store_error)?;
-    state.engine.forget(&gateway.id);
+    let dropped = store.invalidate(&gateway.id).await.map_err(store_error)?;
+    state.engine.invalidate(&gateway.id);
     state.engine.stats().count(Counter::InvalidationCount);
     metrics::invalidated(&gateway.id);
     let nonce = format!("{:032x}", rand::random::<u128>());

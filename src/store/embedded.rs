@@ -25,6 +25,7 @@ struct State {
     docs: HashMap<String, String>,
     counters: HashMap<String, u64>,
     claims: HashMap<String, (String, Instant)>,
+    epochs: HashMap<String, u64>,
 }
 
 impl EmbeddedStore {
@@ -90,8 +91,20 @@ impl Store for EmbeddedStore {
         Ok(self.state().live_entry(gateway, now_ms()).cloned())
     }
 
-    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError> {
+    async fn save_at(
+        &self,
+        gateway: &str,
+        entry: &Entry,
+        epoch: Option<u64>,
+    ) -> Result<SaveOutcome, StoreError> {
         let mut state = self.state();
+        let current_epoch = state.epochs.get(gateway).copied().unwrap_or(0);
+        if epoch.is_some_and(|e| e != current_epoch) {
+            return Ok(SaveOutcome::Invalidated);
+        }
+        if entry.stale_until <= now_ms() {
+            return Ok(SaveOutcome::KeptNewer);
+        }
         if let Some(current) = state.live_entry(gateway, now_ms()) {
             if current.fetched_at >= entry.fetched_at {
                 return Ok(SaveOutcome::KeptNewer);
@@ -106,6 +119,28 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, gateway: &str) -> Result<bool, StoreError> {
         Ok(self.state().entries.remove(gateway).is_some())
+    }
+
+    async fn epoch(&self, gateway: &str) -> Result<u64, StoreError> {
+        Ok(self.state().epochs.get(gateway).copied().unwrap_or(0))
+    }
+
+    async fn invalidate(&self, gateway: &str) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        *state.epochs.entry(gateway.to_owned()).or_default() += 1;
+        state.locks.remove(gateway);
+        Ok(state.entries.remove(gateway).is_some())
+    }
+
+    async fn renew(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if live(&mut state.locks, gateway).is_none_or(|owner| owner != token) {
+            return Ok(false);
+        }
+        state
+            .locks
+            .insert(gateway.to_owned(), (token.to_owned(), Instant::now() + ttl));
+        Ok(true)
     }
 
     async fn try_lock(

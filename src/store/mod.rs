@@ -35,6 +35,9 @@ pub enum SaveOutcome {
     KeptNewer,
     /// The new list is empty and the store holds this many models: kept them.
     KeptNonEmpty(usize),
+    /// The gateway was invalidated after the fetch began (its epoch moved):
+    /// the list predates the invalidation and is never stored.
+    Invalidated,
 }
 
 #[async_trait]
@@ -48,13 +51,35 @@ pub trait Store: Send + Sync + 'static {
     /// cheap question a reader asks before loading a whole list.
     async fn versions(&self, gateways: &[&str]) -> Result<Vec<Option<u64>>, StoreError>;
     async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError>;
-    /// Stores `entry` until its `stale_until`, unless refused (see [`SaveOutcome`]).
-    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError>;
+    /// Stores `entry` until its `stale_until`, unless refused (see
+    /// [`SaveOutcome`]), whatever the gateway's epoch.
+    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError> {
+        self.save_at(gateway, entry, None).await
+    }
+    /// Stores `entry` like [`Store::save`], and only if the gateway's epoch
+    /// is still `epoch` (read before the fetch began): a fetch that an
+    /// invalidation overtook is refused, atomically with the write.
+    async fn save_at(
+        &self,
+        gateway: &str,
+        entry: &Entry,
+        epoch: Option<u64>,
+    ) -> Result<SaveOutcome, StoreError>;
     /// Drops the entry; whether there was one.
     async fn delete(&self, gateway: &str) -> Result<bool, StoreError>;
+    /// The gateway's invalidation epoch: how many times it was invalidated
+    /// (0 when never, or forgotten long after).
+    async fn epoch(&self, gateway: &str) -> Result<u64, StoreError>;
+    /// An operator's invalidation: moves the epoch (so no fetch begun before
+    /// is ever stored), drops the entry and the fetch lock (so the next fetch
+    /// does not wait for one whose result will be refused). Whether there
+    /// was an entry.
+    async fn invalidate(&self, gateway: &str) -> Result<bool, StoreError>;
     /// Takes the gateway's fetch lock for `ttl` if nobody holds it.
     async fn try_lock(&self, gateway: &str, token: &str, ttl: Duration)
     -> Result<bool, StoreError>;
+    /// Extends the lock to `ttl` from now if `token` still owns it; whether it did.
+    async fn renew(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError>;
     async fn lock_held(&self, gateway: &str) -> Result<bool, StoreError>;
     /// Releases the lock if `token` still owns it (it may have expired).
     async fn unlock(&self, gateway: &str, token: &str) -> Result<(), StoreError>;
@@ -139,6 +164,13 @@ impl Keys {
     /// `models:<id>`: the entry (a hash: envelope fields + `models`).
     pub fn entry(&self, gateway: &str) -> String {
         format!("{}{gateway}", self.prefix)
+    }
+
+    /// `models:epoch:{models:<id>}`: how many times the gateway was
+    /// invalidated. The hash tag puts it in the entry's cluster slot, so the
+    /// save script may read it.
+    pub fn epoch(&self, gateway: &str) -> String {
+        format!("{0}epoch:{{{0}{gateway}}}", self.prefix)
     }
 
     /// `models:lock:<id>`: owner token of the fetch in flight.

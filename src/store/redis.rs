@@ -25,10 +25,13 @@ use crate::cache::{Entry, now_ms};
 const OP_TIMEOUT: Duration = Duration::from_millis(1000);
 const POOL_SIZE: usize = 16;
 
-/// Writes an entry unless the stored one is newer, or non-empty while the new
-/// list is empty. Returns `{outcome, stored count}`: 1 saved, 0 kept newer, 2
-/// kept non-empty. Atomic, so two instances racing cannot interleave.
+/// Writes an entry unless the gateway was invalidated since the fetch began
+/// (its epoch, KEYS[2], is no longer ARGV[8]; an empty ARGV[8] skips the
+/// check), the stored one is newer, or non-empty while the new list is empty.
+/// Returns `{outcome, stored count}`: 1 saved, 0 kept newer, 2 kept
+/// non-empty, 3 invalidated. Atomic, so two instances racing cannot interleave.
 const SAVE_SCRIPT: &str = r"
+if ARGV[8] ~= '' and (redis.call('GET', KEYS[2]) or '0') ~= ARGV[8] then return {3, 0} end
 local cur = redis.call('HMGET', KEYS[1], 'fetched_at', 'count')
 if cur[1] and tonumber(cur[1]) >= tonumber(ARGV[1]) then return {0, tonumber(cur[2] or 0)} end
 if tonumber(ARGV[4]) == 0 and cur[2] and tonumber(cur[2]) > 0 then return {2, tonumber(cur[2])} end
@@ -50,6 +53,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
+/// Extends the lock only if `token` still owns it.
+const RENEW_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+";
+
+/// Moves the epoch (kept a day: longer than any fetch lives) and drops the
+/// entry; whether there was one.
+const INVALIDATE_SCRIPT: &str = r"
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+";
+
+/// How long an epoch outlives its last invalidation.
+const EPOCH_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Deletes the lock only if `token` still owns it.
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -63,6 +83,8 @@ pub struct RedisStore {
     save: Arc<Script>,
     unlock: Arc<Script>,
     lock: Arc<Script>,
+    renew: Arc<Script>,
+    invalidate: Arc<Script>,
     /// The single server's URL, for the pub/sub connection (none on a cluster).
     pubsub_url: Option<String>,
 }
@@ -114,6 +136,8 @@ impl RedisStore {
             save: Arc::new(Script::new(SAVE_SCRIPT)),
             unlock: Arc::new(Script::new(UNLOCK_SCRIPT)),
             lock: Arc::new(Script::new(LOCK_SCRIPT)),
+            renew: Arc::new(Script::new(RENEW_SCRIPT)),
+            invalidate: Arc::new(Script::new(INVALIDATE_SCRIPT)),
             pubsub_url: None,
         }
     }
@@ -216,18 +240,26 @@ impl Store for RedisStore {
         }))
     }
 
-    async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError> {
+    async fn save_at(
+        &self,
+        gateway: &str,
+        entry: &Entry,
+        epoch: Option<u64>,
+    ) -> Result<SaveOutcome, StoreError> {
         let ttl_ms = entry.stale_until.saturating_sub(now_ms());
         if ttl_ms == 0 {
             return Ok(SaveOutcome::KeptNewer);
         }
         let models = codec::encode(Arc::clone(&entry.models)).await?;
         let key = self.keys.entry(gateway);
+        let epoch_key = self.keys.epoch(gateway);
+        let epoch = epoch.map_or_else(String::new, |e| e.to_string());
         let script = self.save.clone();
         let (outcome, count): (u8, usize) = self
             .run(async |c| {
                 script
                     .key(&key)
+                    .key(&epoch_key)
                     .arg(entry.fetched_at)
                     .arg(entry.fresh_until)
                     .arg(entry.stale_until)
@@ -235,6 +267,7 @@ impl Store for RedisStore {
                     .arg(models.as_slice())
                     .arg(ttl_ms)
                     .arg(codec::GZIP)
+                    .arg(&epoch)
                     .invoke_async(c)
                     .await
             })
@@ -242,6 +275,7 @@ impl Store for RedisStore {
         Ok(match outcome {
             1 => SaveOutcome::Saved,
             2 => SaveOutcome::KeptNonEmpty(count),
+            3 => SaveOutcome::Invalidated,
             _ => SaveOutcome::KeptNewer,
         })
     }
@@ -250,6 +284,49 @@ impl Store for RedisStore {
         let key = self.keys.entry(gateway);
         let removed: u32 = self.run(async |c| c.del(&key).await).await?;
         Ok(removed > 0)
+    }
+
+    async fn epoch(&self, gateway: &str) -> Result<u64, StoreError> {
+        let key = self.keys.epoch(gateway);
+        let epoch: Option<u64> = self.run(async |c| c.get(&key).await).await?;
+        Ok(epoch.unwrap_or(0))
+    }
+
+    async fn invalidate(&self, gateway: &str) -> Result<bool, StoreError> {
+        let (key, epoch_key) = (self.keys.entry(gateway), self.keys.epoch(gateway));
+        let script = self.invalidate.clone();
+        let removed: u32 = self
+            .run(async |c| {
+                script
+                    .key(&key)
+                    .key(&epoch_key)
+                    .arg(crate::cache::millis(EPOCH_TTL))
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        // Another slot on a cluster: a command of its own. A fetch holding
+        // the lock until then is refused by the epoch when it saves.
+        let lock = self.keys.lock(gateway);
+        self.run(async |c| c.del::<_, ()>(&lock).await).await?;
+        Ok(removed > 0)
+    }
+
+    async fn renew(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = self.keys.lock(gateway);
+        let ttl_ms = crate::cache::millis(ttl).max(1);
+        let script = self.renew.clone();
+        let renewed: u8 = self
+            .run(async |c| {
+                script
+                    .key(&key)
+                    .arg(token)
+                    .arg(ttl_ms)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(renewed == 1)
     }
 
     async fn try_lock(

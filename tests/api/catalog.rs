@@ -173,7 +173,10 @@ async fn cache_control_follows_the_entries_deadlines() {
         "{value}"
     );
 
+    // Gone from the store (as when it expires), then an older one stored:
+    // the instance drops its copy at the first sync and takes the new one.
     app.store().delete("gw").await.unwrap();
+    app.sync().await;
     app.seed("gw", stale_entry(&["a"])).await;
     let (_, headers, _) = app.get_json("/api/models").await;
     assert!(

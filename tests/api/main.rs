@@ -13,6 +13,7 @@ mod admin;
 mod alerts;
 mod catalog;
 mod cluster;
+mod consistency;
 mod hostile;
 mod instances;
 mod memory;

@@ -2,7 +2,7 @@
 //! counts requests, and misbehaves on demand.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ struct MockState {
     /// Shared by the mocks of one test: requests in flight now, and the most seen.
     gauge: Arc<InFlight>,
     delay_ms: AtomicU64,
+    /// Whether an answer is what the behaviour was when the request came
+    /// (else: when the delay is over).
+    answer_at_request: AtomicBool,
     behavior: Mutex<Behavior>,
     last_authorization: Mutex<Option<String>>,
 }
@@ -78,6 +81,7 @@ impl MockGateway {
             hits: AtomicUsize::new(0),
             gauge,
             delay_ms: AtomicU64::new(0),
+            answer_at_request: AtomicBool::new(false),
             behavior: Mutex::new(Behavior::Models(
                 ids.iter().map(|s| s.to_string()).collect(),
             )),
@@ -129,6 +133,12 @@ impl MockGateway {
             .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Answers hold the list as it was when their request came, as a real
+    /// upstream's do: a change made during the delay is in later answers only.
+    pub fn answer_as_at_request(&self) {
+        self.state.answer_at_request.store(true, Ordering::SeqCst);
+    }
+
     pub fn last_authorization(&self) -> Option<String> {
         self.state.last_authorization.lock().unwrap().clone()
     }
@@ -147,6 +157,8 @@ async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Resp
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     *state.last_authorization.lock().unwrap() = auth;
+    let at_request = state.answer_at_request.load(Ordering::SeqCst);
+    let taken = at_request.then(|| state.behavior.lock().unwrap().clone());
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         let now = state.gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
@@ -154,7 +166,7 @@ async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Resp
         tokio::time::sleep(Duration::from_millis(delay)).await;
         state.gauge.now.fetch_sub(1, Ordering::SeqCst);
     }
-    let behavior = state.behavior.lock().unwrap().clone();
+    let behavior = taken.unwrap_or_else(|| state.behavior.lock().unwrap().clone());
     match behavior {
         Behavior::Models(ids) => list(&ids).into_response(),
         Behavior::Empty => list(&[]).into_response(),

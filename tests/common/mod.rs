@@ -7,6 +7,7 @@ pub mod mock;
 pub mod process;
 pub mod provider_mock;
 pub mod redis_server;
+pub mod slow_store;
 pub mod test_app;
 
 use std::future::Future;

@@ -38,6 +38,7 @@ pub struct Builder {
     env: HashMap<String, String>,
     gateways: String,
     warm_on_startup: bool,
+    store: Option<Arc<dyn Store>>,
 }
 
 pub const WARM_SECRET: &str = "warm-secret-for-tests";
@@ -208,6 +209,12 @@ impl Builder {
         self
     }
 
+    /// Runs on this store instead of the one the environment names.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     pub fn warm_on_startup(mut self) -> Self {
         self.warm_on_startup = true;
         self
@@ -224,7 +231,10 @@ impl Builder {
             |k| env.get(k).cloned(),
         )
         .expect("valid test gateways");
-        let app = App::with_gateways(&config, gateways).expect("the app builds");
+        let app = match self.store {
+            Some(store) => App::with_store(&config, gateways, store),
+            None => App::with_gateways(&config, gateways).expect("the app builds"),
+        };
         let state = app.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::{
-    Baseline, Engine, FlightResult, LOCK_MARGIN, LOCK_PATIENCE, LOCK_POLL, Mode, Purpose,
-    READ_BOUND, WRITE_BOUND,
+    Baseline, Engine, Epochs, FlightResult, LEASE_RENEWAL, LOCK_MARGIN, LOCK_PATIENCE, LOCK_POLL,
+    Mode, Purpose, READ_BOUND, Unsaved, WRITE_BOUND, lock,
 };
 use crate::cache::{Entry, Freshness, now_ms};
 use crate::gateways::{FetchError, Gateway};
@@ -40,33 +40,77 @@ impl Engine {
             (Mode::Read, Baseline::Seen(Some(_))) => Purpose::Revalidate,
             _ => Purpose::Fill,
         };
+        let local_epoch = self.invalidations_of(id);
         let token = format!("{:032x}", rand::random::<u128>());
-        let lock_ttl = gateway.timeout + LOCK_MARGIN;
+        let lease = gateway.timeout + LOCK_MARGIN;
         let locked = self
-            .patiently(|| self.store.try_lock(id, &token, lock_ttl))
+            .patiently(|| self.store.try_lock(id, &token, lease))
             .await;
         match locked {
             Ok(true) => {
-                let result = match self.newer_than(id, seen).await {
-                    Some(landed_meanwhile) => Ok(landed_meanwhile),
-                    None => self.fetch_and_store(gateway, purpose).await,
+                let work = async {
+                    let epochs = self.epochs(id, local_epoch).await;
+                    match self.newer_than(id, seen).await {
+                        Some(landed_meanwhile) => Ok(landed_meanwhile),
+                        None => self.fetch_and_store(gateway, purpose, epochs).await,
+                    }
                 };
-                let _ = self
-                    .breaker
-                    .call(WRITE_BOUND, self.store.unlock(id, &token))
-                    .await;
+                let result = self.holding_lease(id, &token, lease, work).await;
+                // Past the breaker: a lock left behind would stall every
+                // other instance until its lease ran out.
+                let _ = self.patiently(|| self.store.unlock(id, &token)).await;
                 result
             }
             Ok(false) => {
-                self.await_other_instance(gateway, seen, lock_ttl, purpose)
+                self.await_other_instance(gateway, seen, purpose, local_epoch)
                     .await
             }
             // No store to coordinate through: fetch anyway (in-process
             // single-flight still holds) rather than leave readers empty.
             Err(e) => {
                 tracing::warn!(gateway = id, error = %e, "fetching without the cross-instance lock: the store does not answer");
-                self.fetch_and_store(gateway, purpose).await
+                let epochs = self.epochs(id, local_epoch).await;
+                self.fetch_and_store(gateway, purpose, epochs).await
             }
+        }
+    }
+
+    /// The epochs a flight begins under, read before it asks the upstream.
+    async fn epochs(&self, gateway: &str, local: u64) -> Epochs {
+        let store = self
+            .breaker
+            .call(READ_BOUND, self.store.epoch(gateway))
+            .await
+            .ok();
+        Epochs { store, local }
+    }
+
+    /// Runs `work` while renewing `token`'s lease on the lock every
+    /// [`LEASE_RENEWAL`], so that the lock covers the whole flight however
+    /// long its bounded steps take together, and lapses soon after a holder
+    /// dies. A lease found lost (invalidated, or lapsed and taken) is left be.
+    async fn holding_lease<T>(
+        &self,
+        gateway: &str,
+        token: &str,
+        lease: Duration,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let renewals = async {
+            loop {
+                tokio::time::sleep(LEASE_RENEWAL).await;
+                let renewed =
+                    tokio::time::timeout(WRITE_BOUND, self.store.renew(gateway, token, lease));
+                if let Ok(Ok(false)) = renewed.await {
+                    tracing::debug!(gateway, "fetch lock lost while fetching");
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::pin!(work, renewals);
+        match futures::future::select(work, renewals).await {
+            futures::future::Either::Left((out, _)) => out,
+            futures::future::Either::Right((never, _)) => never,
         }
     }
 
@@ -76,18 +120,23 @@ impl Engine {
         &self,
         gateway: &Gateway,
         seen: Option<u64>,
-        max_wait: Duration,
         purpose: Purpose,
+        local_epoch: u64,
     ) -> FlightResult {
         let id = gateway.id.as_str();
-        let deadline = Instant::now() + max_wait;
+        // The holder renews its lease until it is done: wait as long as its
+        // flight may last, every bounded step included.
+        let deadline = Instant::now() + gateway.timeout + LOCK_MARGIN + 2 * WRITE_BOUND;
         loop {
             tokio::time::sleep(LOCK_POLL).await;
             match self.patiently(|| self.store.lock_held(id)).await {
                 Ok(false) => break,
                 Ok(true) if Instant::now() < deadline => continue,
                 Ok(true) => return Err(FetchError::LockWait),
-                Err(_) => return self.fetch_and_store(gateway, purpose).await,
+                Err(_) => {
+                    let epochs = self.epochs(id, local_epoch).await;
+                    return self.fetch_and_store(gateway, purpose, epochs).await;
+                }
             }
         }
         let stored = self.patiently(|| self.store.load(id)).await;
@@ -130,7 +179,12 @@ impl Engine {
         }
     }
 
-    async fn fetch_and_store(&self, gateway: &Gateway, purpose: Purpose) -> FlightResult {
+    async fn fetch_and_store(
+        &self,
+        gateway: &Gateway,
+        purpose: Purpose,
+        epochs: Epochs,
+    ) -> FlightResult {
         let started = now_ms();
         let clock = Instant::now();
         let span = OpSpan::upstream(&gateway.id, || gateway.location());
@@ -139,8 +193,8 @@ impl Engine {
         span.finish_status(fetched.is_ok());
         let result = match fetched {
             Ok(models) => {
-                self.store_fetched(gateway, Entry::new(started, self.ttl(), models))
-                    .await
+                let entry = Entry::new(started, self.ttl(), models);
+                self.store_fetched(gateway, entry, epochs).await
             }
             Err(e) => Err(e),
         };
@@ -158,13 +212,17 @@ impl Engine {
         }
         match &result {
             Ok(entry) => self.clear_failure(gateway, entry).await,
+            // The upstream answered; its answer was merely overtaken.
+            Err(FetchError::Invalidated) => {
+                tracing::info!(gateway = %gateway.id, "fetched list discarded: the gateway was invalidated meanwhile");
+            }
             Err(e) => self.record_failure(&gateway.id, e).await,
         }
         result
     }
 
     /// Saves a fetched entry unless it must not replace what is cached.
-    async fn store_fetched(&self, gateway: &Gateway, entry: Entry) -> FlightResult {
+    async fn store_fetched(&self, gateway: &Gateway, entry: Entry, epochs: Epochs) -> FlightResult {
         let id = gateway.id.as_str();
         if entry.models.is_empty()
             && let Some(cached) = self.local_entry(id)
@@ -176,15 +234,13 @@ impl Engine {
         let span = OpSpan::cache_put(|| self.store.entry_key(id));
         let saved = self
             .breaker
-            .call(WRITE_BOUND, self.store.save(id, &entry))
+            .call(WRITE_BOUND, self.store.save_at(id, &entry, epochs.store))
             .await;
         let size = span.is_recording().then(|| entry.byte_size());
         span.finish_put(size, saved.is_ok());
         match saved {
-            Ok(SaveOutcome::Saved) => {
-                self.remember(id, &entry);
-                Ok(entry)
-            }
+            Ok(SaveOutcome::Saved) => self.land(id, entry, epochs.local),
+            Ok(SaveOutcome::Invalidated) => Err(FetchError::Invalidated),
             Ok(SaveOutcome::KeptNonEmpty(count)) => Err(FetchError::EmptyList(count)),
             // An older fetch never overwrites a newer one: serve the newer.
             Ok(SaveOutcome::KeptNewer) => Ok(self
@@ -192,11 +248,28 @@ impl Engine {
                 .await
                 .unwrap_or(entry)),
             Err(e) => {
-                tracing::warn!(gateway = id, error = %e, "serving the fetched list from memory: the store did not take it");
-                self.remember(id, &entry);
-                Ok(entry)
+                tracing::warn!(gateway = id, error = %e, "serving the fetched list from memory until the store takes it");
+                let result = self.land(id, entry.clone(), epochs.local);
+                if result.is_ok() {
+                    let unsaved = Unsaved {
+                        entry,
+                        epoch: epochs.store,
+                    };
+                    lock(&self.unsaved).insert(id.to_owned(), unsaved);
+                }
+                result
             }
         }
+    }
+
+    /// Keeps a fetched entry as this instance's copy, unless the gateway was
+    /// invalidated here since the flight began.
+    fn land(&self, gateway: &str, entry: Entry, local_epoch: u64) -> FlightResult {
+        if self.invalidations_of(gateway) != local_epoch {
+            return Err(FetchError::Invalidated);
+        }
+        self.remember(gateway, &entry);
+        Ok(entry)
     }
 
     async fn clear_failure(&self, gateway: &Gateway, entry: &Entry) {
