@@ -1,7 +1,7 @@
-//! A real store with a slow network in front of some of its calls: each call
-//! reaches the real store (Redis) at once, and its answer comes back late.
-//! For the races that only a slow answer opens (a lock taken at once, but
-//! known to its taker a while later).
+//! A real store with a slow network in front of some of its calls: a lock
+//! taken at once but known to its taker a while later, a save that reaches
+//! the store (Redis) a while after it was sent. For the races only such
+//! delays open.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 
 pub struct SlowAnswers {
     inner: Arc<dyn Store>,
-    /// Late answers of `try_lock` and `save`.
+    /// How late `try_lock`'s answer comes back.
     pub lock: Duration,
+    /// How late a save reaches the store.
     pub save: Duration,
 }
 
@@ -57,7 +58,8 @@ impl Store for SlowAnswers {
         entry: &Entry,
         epoch: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        late(self.save, self.inner.save_at(gateway, entry, epoch).await).await
+        tokio::time::sleep(self.save).await;
+        self.inner.save_at(gateway, entry, epoch).await
     }
     async fn delete(&self, gateway: &str) -> Result<bool, StoreError> {
         self.inner.delete(gateway).await
