@@ -17,6 +17,7 @@ mod hostile;
 mod instances;
 mod openapi;
 mod operators;
+mod redaction;
 mod redis_outage;
 mod startup;
 mod store;
