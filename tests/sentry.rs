@@ -1,6 +1,7 @@
 //! Sentry through the sentry crate's test transport: one event per gateway a
 //! warm failed to fetch (none for reads), a transaction per request, and
-//! cache spans following Sentry's cache-monitoring conventions.
+//! cache spans following Sentry's cache-monitoring conventions; a gateway
+//! URL's credentials and query appear in none of it.
 //!
 //! One test in its own binary: the Sentry client is process-wide, and must be
 //! installed before the runtime's threads start.
@@ -26,15 +27,22 @@ fn warm_failures_are_events_and_requests_are_transactions_with_cache_spans() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
+    let creds_port = runtime.block_on(async {
         let redis = RedisServer::start();
         let good = MockGateway::start(&["m1", "m2"]).await;
         let bad = MockGateway::start(&[]).await;
         bad.set(Behavior::Status(500));
+        let creds = MockGateway::start(&["m3"]).await;
+        let creds_url = creds
+            .base_url()
+            .replacen("http://", "http://admin:hunter2@", 1);
         let app = TestApp::builder()
             .redis(&redis)
             .gateway("good", &good)
             .gateway("bad", &bad)
+            .gateway_toml(&format!(
+                "[[gateway]]\nid = \"creds\"\nkind = \"openai\"\nbase_url = \"{creds_url}?key=zzz\"\n"
+            ))
             .spawn()
             .await;
         app.get("/api/models/good").await; // cold: get (miss), fetch, put
@@ -42,11 +50,21 @@ fn warm_failures_are_events_and_requests_are_transactions_with_cache_spans() {
         for _ in 0..3 {
             app.get("/api/models/bad").await; // failing reads: no events
         }
+        app.get("/api/models/creds").await; // cold: its URL in a span
         app.warm(None).await; // one event, for bad
+        creds.addr.port()
     });
     let client = sentry::Hub::main().client().expect("a client");
     client.flush(Some(Duration::from_secs(5)));
     let envelopes = transport.fetch_and_clear_envelopes();
+    for envelope in &envelopes {
+        let mut sent = Vec::new();
+        envelope.to_writer(&mut sent).unwrap();
+        let sent = String::from_utf8_lossy(&sent);
+        for secret in ["hunter2", "zzz"] {
+            assert!(!sent.contains(secret), "{secret} sent to Sentry: {sent}");
+        }
+    }
 
     let events: Vec<_> = envelopes
         .iter()
@@ -79,7 +97,7 @@ fn warm_failures_are_events_and_requests_are_transactions_with_cache_spans() {
         .collect();
     assert_eq!(
         reads.len(),
-        5,
+        6,
         "a transaction per request: {:?}",
         names(&transactions)
     );
@@ -120,6 +138,12 @@ fn warm_failures_are_events_and_requests_are_transactions_with_cache_spans() {
             .spans
             .iter()
             .all(|s| s.op.as_deref() != Some("http.client"))
+    );
+
+    let credentialed = span(&reads[5].spans, "http.client");
+    assert_eq!(
+        credentialed.description.as_deref(),
+        Some(&*format!("GET http://127.0.0.1:{}/v1", creds_port))
     );
 }
 

@@ -334,7 +334,7 @@ impl Engine {
                 .await
             {
                 Ok(fetched) => view(Some(fetched), ReadOutcome::Miss, None),
-                Err(e) => view(None, ReadOutcome::Miss, Some(e.to_string())),
+                Err(e) => view(None, ReadOutcome::Miss, Some(e.public())),
             },
         }
     }

@@ -187,9 +187,13 @@ fn check_id(id: &str) -> Result<(), String> {
 
 fn base_url(raw: Option<String>) -> Result<Url, String> {
     let raw = raw.ok_or("base_url is required for this kind")?;
-    let url = Url::parse(&raw).map_err(|e| format!("base_url {raw:?}: {e}"))?;
+    // The raw text is not quoted back: it may hold credentials.
+    let url = Url::parse(&raw).map_err(|e| format!("base_url is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("base_url {raw:?}: must be http:// or https://"));
+        return Err(format!(
+            "base_url {:?}: must be http:// or https://",
+            super::redact(&url)
+        ));
     }
     Ok(url)
 }

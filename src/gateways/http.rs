@@ -4,7 +4,7 @@
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, StatusCode, Url, redirect};
 
-use super::{FetchError, Gateway};
+use super::{FetchError, Gateway, redact};
 
 /// Longest upstream error body quoted in a message.
 const SNIPPET_CHARS: usize = 200;
@@ -30,10 +30,18 @@ pub fn client() -> Client {
 }
 
 /// `base` + `/path`, keeping every path segment of `base` (`Url::join`
-/// would replace the last one: `…/v1` + `models` = `…/models`).
+/// would replace the last one: `…/v1` + `models` = `…/models`) and its
+/// query (`?api-version=…`).
 pub fn join(base: &Url, path: &str) -> Result<Url, FetchError> {
-    let text = format!("{}/{path}", base.as_str().trim_end_matches('/'));
-    Url::parse(&text).map_err(|e| FetchError::Request(format!("bad URL {text}: {e}")))
+    if base.cannot_be_a_base() {
+        return Err(FetchError::Request(format!(
+            "bad URL {}: it cannot take a path",
+            redact(base)
+        )));
+    }
+    let mut url = base.clone();
+    url.set_path(&format!("{}/{path}", base.path().trim_end_matches('/')));
+    Ok(url)
 }
 
 /// `Authorization: Bearer <key>` when the gateway has a key.
@@ -88,8 +96,10 @@ pub async fn get_body(
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("an unknown location");
-        return Err(FetchError::Redirect(to.to_owned()));
+            .and_then(|to| response.url().join(to).ok())
+            // Shown without a query or userinfo: it may carry a token.
+            .map_or_else(|| "an unknown location".into(), |url| redact(&url));
+        return Err(FetchError::Redirect(to));
     }
     let limit = gateway.max_body_bytes;
     if response
@@ -119,10 +129,28 @@ fn transport_error(e: reqwest::Error) -> FetchError {
     let e = e.without_url();
     let chain = error_chain(&e);
     if e.is_connect() {
-        FetchError::Connect(chain)
+        FetchError::Connect {
+            refused: caused_by(&e, std::io::ErrorKind::ConnectionRefused),
+            detail: chain,
+        }
     } else {
         FetchError::Request(chain)
     }
+}
+
+/// Whether an I/O error of `kind` is somewhere in `e`'s chain.
+fn caused_by(e: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -163,6 +191,18 @@ mod tests {
             join(&root, "api/tags").unwrap().as_str(),
             "http://127.0.0.1:11434/api/tags"
         );
+    }
+
+    #[test]
+    fn join_keeps_the_query_and_never_shows_credentials() {
+        let base = Url::parse("https://u:pw@example.com/openai?api-version=1").unwrap();
+        assert_eq!(
+            join(&base, "models").unwrap().as_str(),
+            "https://u:pw@example.com/openai/models?api-version=1"
+        );
+        let odd = Url::parse("mailto:u@example.com?key=zzz").unwrap();
+        let error = join(&odd, "models").unwrap_err().to_string();
+        assert!(!error.contains("zzz"), "{error}");
     }
 
     #[test]

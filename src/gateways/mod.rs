@@ -121,13 +121,27 @@ impl Kind {
 }
 
 impl Gateway {
-    /// Where the list comes from, for operators (never includes the key).
+    /// Where the list comes from, as shown to anyone (`GET /api/gateways`),
+    /// in logs and in spans: a URL without its credentials or query.
     pub fn location(&self) -> String {
         match &self.source {
-            Source::Http(url) => url.to_string(),
+            Source::Http(url) => redact(url),
             Source::File(path) => path.display().to_string(),
         }
     }
+}
+
+/// `url` fit to be shown: without its userinfo (`admin:hunter2@`), query
+/// (`?key=…`) or fragment, the parts that may carry a credential. The one
+/// place a gateway's URL is turned into text.
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Fails only for URLs that cannot have a userinfo (`mailto:`…).
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 /// Fetches models lists; one per process, sharing its connection pool.
@@ -182,5 +196,20 @@ impl Fetcher {
 impl Default for Fetcher {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_drops_credentials_query_and_fragment() {
+        let url = Url::parse("http://admin:hunter2@127.0.0.1:8080/v1?key=zzz#frag").unwrap();
+        assert_eq!(redact(&url), "http://127.0.0.1:8080/v1");
+        let user_only = Url::parse("https://token@api.example.com/v1/").unwrap();
+        assert_eq!(redact(&user_only), "https://api.example.com/v1/");
+        let odd = Url::parse("mailto:someone@example.com?key=zzz").unwrap();
+        assert_eq!(redact(&odd), "mailto:someone@example.com");
     }
 }

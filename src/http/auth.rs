@@ -24,16 +24,41 @@ pub fn require(headers: &HeaderMap, secret: Option<&Secret>, guard: Guard) -> Re
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized(
             "missing bearer token: send Authorization: Bearer <secret>",
         ))?;
-    if secret.matches(token.trim()) {
+    if secret.matches(token) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized("invalid bearer token"))
+    }
+}
+
+/// The token of a `Bearer` credential. The scheme is case-insensitive
+/// (RFC 9110 §11.1): `bearer`, `BEARER` and `Bearer` are one scheme.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for value in ["Bearer s3", "bearer s3", "BEARER s3", "BeArEr   s3 "] {
+            assert_eq!(bearer_token(value), Some("s3"), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_bare_tokens_are_not_bearers() {
+        for value in ["Basic czM=", "s3", "Bearer", "Bearers3", ""] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 }

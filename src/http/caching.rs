@@ -31,13 +31,14 @@ impl CacheHeaders {
     }
 
     /// Whether the client's `If-None-Match` already names this response.
+    /// Every line of the header counts: a list may be split over several.
     pub fn not_modified(&self, request: &HeaderMap) -> bool {
-        let Some(value) = request.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
         let ours = strip_weak(&self.etag);
-        value
-            .split(',')
+        request
+            .get_all(IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
             .map(str::trim)
             .any(|tag| tag == "*" || strip_weak(tag) == ours)
     }
@@ -89,4 +90,41 @@ fn cache_control(views: &[GatewayView], now: u64) -> String {
 
 fn strip_weak(tag: &str) -> &str {
     tag.strip_prefix("W/").unwrap_or(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours() -> CacheHeaders {
+        CacheHeaders {
+            etag: "W/\"abc\"".into(),
+            cache_control: "no-store".into(),
+            x_cache: "HIT",
+        }
+    }
+
+    fn request(lines: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(IF_NONE_MATCH, HeaderValue::from_str(line).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn any_listed_tag_matches_weak_or_strong() {
+        assert!(ours().not_modified(&request(&["W/\"abc\""])));
+        assert!(ours().not_modified(&request(&["\"x\", \"abc\""])));
+        assert!(ours().not_modified(&request(&["*"])));
+        assert!(!ours().not_modified(&request(&["\"x\", W/\"abcd\""])));
+        assert!(!ours().not_modified(&request(&[])));
+    }
+
+    #[test]
+    fn every_header_line_counts() {
+        assert!(ours().not_modified(&request(&["\"x\"", "W/\"abc\""])));
+        assert!(ours().not_modified(&request(&["\"x\", \"y\"", "\"abc\""])));
+        assert!(!ours().not_modified(&request(&["\"x\"", "\"y\""])));
+    }
 }

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use super::caching::{CacheHeaders, X_CACHE};
 use super::error::ErrorBody;
 use super::gateway_state::GatewayState;
+use super::negotiate::accepts_gzip;
 use super::views::{self, Answer, JsonView};
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
@@ -419,25 +420,6 @@ fn page_source(views: &[GatewayView], page: Page) -> views::Source {
         }
         JsonView::of(&page, total)
     })
-}
-
-/// Whether the client takes gzip (`Accept-Encoding: gzip`, not `gzip;q=0`).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    == Some(0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
 }
 
 fn not_modified(cache: &CacheHeaders) -> Response {

@@ -10,6 +10,7 @@ mod error;
 mod gateway_state;
 mod health;
 mod metrics;
+mod negotiate;
 mod openapi;
 mod views;
 mod warm;

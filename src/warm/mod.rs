@@ -19,7 +19,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Baseline, Engine, Freshness, Mode, now_ms};
-use crate::gateways::{Gateway, Gateways};
+use crate::gateways::{FetchError, Gateway, Gateways};
 use crate::runtime::RuntimeConfig;
 use crate::telemetry;
 
@@ -64,16 +64,30 @@ pub struct GatewayOutcome {
     /// Models now cached for the gateway (0 when it failed).
     pub count: usize,
     pub duration_ms: u64,
+    /// The failure in detail: the warm's bearer-protected answer shows it;
+    /// the recorded last warm, which anyone can read, holds its public text.
     pub error: Option<String>,
-    /// The error's kind (`timeout`, `auth`…), for telemetry.
+    /// The failure itself, for its kind and public text; not serialised.
     #[serde(skip)]
-    pub error_kind: Option<&'static str>,
+    pub failure: Option<FetchError>,
 }
 
 impl WarmReport {
     /// Every gateway failed (a warm of nothing did not fail).
     pub fn all_failed(&self) -> bool {
         !self.gateways.is_empty() && self.gateways.values().all(|g| !g.ok)
+    }
+
+    /// The report as anyone may read it: each error as its public text
+    /// ([`FetchError::public`]), the detail left to logs and operators.
+    pub fn public(&self) -> WarmReport {
+        let mut report = self.clone();
+        for outcome in report.gateways.values_mut() {
+            if let Some(failure) = &outcome.failure {
+                outcome.error = Some(failure.public());
+            }
+        }
+        report
     }
 }
 
@@ -196,14 +210,14 @@ impl Warmer {
                 count: entry.models.len(),
                 duration_ms,
                 error: None,
-                error_kind: None,
+                failure: None,
             },
             Err(e) => GatewayOutcome {
                 ok: false,
                 count: 0,
                 duration_ms,
                 error: Some(e.to_string()),
-                error_kind: Some(e.kind()),
+                failure: Some(e),
             },
         };
         (gateway.id.clone(), outcome)
@@ -223,7 +237,8 @@ impl Warmer {
             trigger,
             started_at,
             finished_at,
-            report: report.clone(),
+            // `GET /api/cache/warm-models` shows it to anyone.
+            report: report.public(),
         };
         let json = serde_json::to_string(&record).expect("BUG: a warm record always serialises");
         if let Err(e) = self.engine.store().put_doc(LAST_WARM_DOC, &json).await {
@@ -258,7 +273,8 @@ fn log_result(trigger: Trigger, gateway: &str, o: &GatewayOutcome) {
         );
         return;
     };
-    telemetry::sentry::warm_failed(gateway, trigger, o.error_kind, error);
+    let kind = o.failure.as_ref().map(FetchError::kind);
+    telemetry::sentry::warm_failed(gateway, trigger, kind, error);
     tracing::warn!(
         trigger,
         gateway,

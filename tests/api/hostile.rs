@@ -171,10 +171,7 @@ async fn a_wrong_key_is_not_retried_by_readers_during_the_backoff() {
         "one revalidation, then the readers backed off"
     );
     let (_, _, body) = app.get_json("/api/models/gw").await;
-    assert_eq!(
-        body["gateways"]["gw"]["error"],
-        "bad API key for gw (HTTP 401)"
-    );
+    assert_eq!(body["gateways"]["gw"]["error"], "HTTP 401: API key refused");
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod instances;
 mod memory;
 mod openapi;
 mod operators;
+mod redaction;
 mod redis_outage;
 mod startup;
 mod store;

@@ -212,7 +212,7 @@ async fn a_hanging_gateway_is_reported_missing_within_its_timeout(backend: Backe
     assert_eq!(headers["x-cache"], "MISS");
     assert_eq!(ids(&body), ["ok"]);
     assert_eq!(body["gateways"]["gw"]["status"], "missing");
-    assert_eq!(body["gateways"]["gw"]["error"], "timed out after 300ms");
+    assert_eq!(body["gateways"]["gw"]["error"], "timeout after 300ms");
     assert_eq!(body["gateways"]["healthy"]["status"], "fresh");
 }
 

@@ -106,6 +106,23 @@ async fn the_warm_endpoint_needs_the_warming_secret() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let redis = RedisServer::start();
+    let (app, a, _b) = app_with_two(&redis).await;
+    for scheme in ["BEARER", "bearer", "BeArEr"] {
+        let response = app
+            .client
+            .post(app.url("/api/cache/warm-models"))
+            .header("authorization", format!("{scheme} {WARM_SECRET}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    assert!(a.hits() >= 1);
+}
+
+#[tokio::test]
 async fn without_secrets_the_protected_endpoints_say_what_to_set() {
     let mock = MockGateway::start(&["a"]).await;
     let app = TestApp::builder()

@@ -285,7 +285,7 @@ impl Engine {
     }
 
     async fn record_failure(&self, gateway: &str, error: &FetchError) {
-        let message = error.to_string();
+        let message = error.public(); // what readers see; the log below keeps the detail
         self.failures.record(gateway, &message, self.backoff);
         self.changed();
         let _ = self
@@ -295,6 +295,6 @@ impl Engine {
                 self.store.set_backoff(gateway, &message, self.backoff),
             )
             .await;
-        tracing::warn!(gateway, kind = error.kind(), error = %message, "fetch failed; cached data left untouched");
+        tracing::warn!(gateway, kind = error.kind(), error = %error, "fetch failed; cached data left untouched");
     }
 }
