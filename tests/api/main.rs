@@ -13,6 +13,7 @@ mod admin;
 mod alerts;
 mod catalog;
 mod cluster;
+mod harness;
 mod hostile;
 mod instances;
 mod openapi;
