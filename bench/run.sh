@@ -4,7 +4,9 @@
 #   bash bench/run.sh            full run (release build, 10 s per load run);
 #                                writes bench/results.md and bench/results.json
 #   bash bench/run.sh --quick    about a second per scenario, 50 models per
-#                                gateway, debug build, no thresholds asserted;
+#                                gateway, debug build; only the correctness targets
+#                                are asserted (one upstream request per gateway,
+#                                every read and warm ok, no wrk errors), not speed;
 #                                writes target/bench-quick/ (what CI runs)
 #
 # Other arguments go to bench-harness (`--help` lists them: --kind,

@@ -84,9 +84,11 @@ impl FetchError {
             Self::File(_) => "cannot read the models file".into(),
             Self::Request(_) => "request failed".into(),
             // Their texts are already public: counts, or a recorded public text.
-            Self::EmptyList(_) | Self::BackingOff(_) | Self::LockWait | Self::Elsewhere(_) => {
-                self.to_string()
-            }
+            Self::EmptyList(_)
+            | Self::BackingOff(_)
+            | Self::LockWait
+            | Self::Elsewhere(_)
+            | Self::Invalidated => self.to_string(),
         }
     }
 }

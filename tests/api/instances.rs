@@ -15,13 +15,56 @@ async fn start_instances(
     mock: &MockGateway,
     count: usize,
 ) -> Vec<ServiceProcess> {
+    start_instances_with(redis, &mock.gateway_toml("gw"), &[], count).await
+}
+
+/// `count` processes on `redis` serving `toml`, with `env` added.
+async fn start_instances_with(
+    redis: &RedisServer,
+    toml: &str,
+    env: &[(&str, &str)],
+    count: usize,
+) -> Vec<ServiceProcess> {
     let url = redis.url();
-    let env = [
+    let mut env = env.to_vec();
+    env.extend([
         ("REDIS_URL", url.as_str()),
         ("CACHE_WARMING_SECRET", WARM_SECRET),
-    ];
-    let toml = mock.gateway_toml("gw");
-    join_all((0..count).map(|_| ServiceProcess::start(&env, &toml))).await
+    ]);
+    join_all((0..count).map(|_| ServiceProcess::start(&env, toml))).await
+}
+
+/// Turns the start-up warm off in the shared runtime config, so that only
+/// reads fetch: instances started after this call do not warm.
+async fn no_start_up_warm(store: &RedisStore) {
+    store
+        .put_doc("config:runtime", r#"{"warmOnStartup":false}"#)
+        .await
+        .unwrap();
+}
+
+/// Waits until each instance has logged that it skipped its start-up warm.
+async fn start_up_warms_skipped(instances: &[ServiceProcess]) {
+    for instance in instances {
+        eventually(Duration::from_secs(10), "start-up warm skipped", || async {
+            instance.log().contains("start-up warm skipped")
+        })
+        .await;
+    }
+}
+
+/// Waits until every instance answers `/api/models` with `expected`, fresh.
+async fn all_serve_fresh(instances: &[ServiceProcess], expected: &[&str]) {
+    let client = reqwest::Client::new();
+    for instance in instances {
+        let url = instance.url("/api/models");
+        eventually(Duration::from_secs(10), "a fresh answer", || async {
+            let response = client.get(&url).send().await.unwrap();
+            let hit = response.headers()["x-cache"] == "HIT";
+            hit && ids(&response.json().await.unwrap()) == expected
+        })
+        .await;
+    }
 }
 
 /// `reads` concurrent GETs of `/api/models`, spread over the instances.
@@ -52,25 +95,77 @@ async fn two_instances_on_a_stale_entry_make_one_upstream_request() {
     mock.set_delay(Duration::from_secs(2));
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
     store.save("gw", &stale_entry(&["old"])).await.unwrap();
+    // No start-up warm: the stale readers of both instances revalidate, and
+    // only the cross-instance lock keeps it to one fetch.
+    no_start_up_warm(&store).await;
     let instances = start_instances(&redis, &mock, 2).await;
+    start_up_warms_skipped(&instances).await;
+    assert_eq!(mock.hits(), 0);
 
     for body in read_everywhere(&instances, 100).await {
         assert_eq!(ids(&body), ["old"], "stale data served at once");
+        assert_eq!(body["gateways"]["gw"]["status"], "stale");
+    }
+    // Every revalidation started with the reads, long before the first one
+    // (held 2 s by the upstream) landed and both instances took it up.
+    all_serve_fresh(&instances, &["new"]).await;
+    assert_eq!(mock.hits(), 1, "one revalidation for both instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_on_one_instance_keeps_the_others_readers_off_the_upstream() {
+    let redis = RedisServer::start();
+    let failing = MockGateway::start(&[]).await;
+    failing.set(Behavior::Status(500));
+    // A healthy stale gateway read alongside: its revalidation landing on B
+    // is the sign that B's revalidations of that read have run.
+    let canary = MockGateway::start(&["canary-new"]).await;
+    let store = RedisStore::single(&redis.url(), "models:").unwrap();
+    store.save("gw", &stale_entry(&["kept"])).await.unwrap();
+    store
+        .save("canary", &stale_entry(&["canary-old"]))
+        .await
+        .unwrap();
+    no_start_up_warm(&store).await;
+    let toml = [failing.gateway_toml("gw"), canary.gateway_toml("canary")].concat();
+    let env = [("REVALIDATE_BACKOFF", "60s")];
+    let instances = start_instances_with(&redis, &toml, &env, 2).await;
+    let (a, b) = (&instances[0], &instances[1]);
+    start_up_warms_skipped(&instances).await;
+
+    // A stale read on A: its revalidation fails and records the backoff.
+    let (_, body) = a.get_json("/api/models/gw").await;
+    assert_eq!(ids(&body), ["kept"]);
+    let conn = redis.conn().await;
+    eventually(Duration::from_secs(10), "A recorded the backoff", || {
+        let mut conn = conn.clone();
+        async move {
+            use redis::AsyncCommands;
+            conn.exists::<_, bool>("models:backoff:gw").await.unwrap()
+        }
+    })
+    .await;
+    assert_eq!(failing.hits(), 1);
+
+    // Stale reads on B, which never failed itself.
+    for _ in 0..10 {
+        let (status, body) = b.get_json("/api/models").await;
+        assert_eq!(status, 200);
+        assert!(ids(&body).contains(&"kept".to_owned()), "{body}");
     }
     eventually(
         Duration::from_secs(10),
-        "the revalidation landed",
+        "B revalidated the canary",
         || async {
-            store
-                .load("gw")
-                .await
-                .unwrap()
-                .is_some_and(|e| e.models[0].id == "new")
+            canary.hits() >= 1 && ids(&b.get_json("/api/models/canary").await.1) == ["canary-new"]
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(mock.hits(), 1);
+    assert_eq!(
+        failing.hits(),
+        1,
+        "B's readers left the gateway alone during A's backoff"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +256,16 @@ async fn a_restarted_instance_serves_from_redis_without_refetching() {
         .remove(0);
     assert_eq!(ids(&body), ["m1", "m2"]);
     assert_eq!(body["gateways"]["gw"]["status"], "fresh");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the start-up warm found nothing to do",
+        || async {
+            second
+                .log()
+                .contains("every gateway is fresh; nothing to warm")
+        },
+    )
+    .await;
     assert_eq!(
         mock.hits(),
         1,
@@ -214,16 +318,15 @@ async fn three_instances_under_a_cold_burst_of_600_reads_make_one_upstream_reque
     mock.set_delay(Duration::from_millis(500));
     // No start-up warm: the burst itself finds the cache cold.
     let store = RedisStore::single(&redis.url(), "models:").unwrap();
-    store
-        .put_doc("config:runtime", r#"{"warmOnStartup":false}"#)
-        .await
-        .unwrap();
+    no_start_up_warm(&store).await;
     let instances = start_instances(&redis, &mock, 3).await;
+    start_up_warms_skipped(&instances).await;
     assert_eq!(mock.hits(), 0);
 
+    // Every read waited for its fetch: once all have answered, every fetch
+    // they caused has reached the upstream.
     for body in read_everywhere(&instances, 600).await {
         assert_eq!(ids(&body), ["m1"]);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(mock.hits(), 1);
 }

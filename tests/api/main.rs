@@ -14,6 +14,7 @@ mod alerts;
 mod catalog;
 mod cluster;
 mod consistency;
+mod harness;
 mod hostile;
 mod instances;
 mod memory;

@@ -109,3 +109,73 @@ async fn a_frozen_redis_costs_reads_a_short_bounded_wait() {
     .await;
     assert_eq!(mock.hits(), 1);
 }
+
+/// How long any read may take while Redis is frozen: the service bounds each
+/// store call (250 ms for a read, 1 s for a lock or a write) and skips the
+/// store for a second after a failure, so a read that must fetch costs at
+/// most a couple of bounded waits, never the length of the outage.
+const FROZEN_READ_BOUND: Duration = Duration::from_millis(2_500);
+
+/// How long the first look at the store may take once Redis froze: one
+/// store read, cut off at 250 ms (the store's own 1 s limit is not enough).
+const FROZEN_LOOKUP_BOUND: Duration = Duration::from_millis(750);
+
+/// A GET timed; panics when it takes `bound` or longer.
+async fn bounded_read(app: &TestApp, path: &str, bound: Duration) -> serde_json::Value {
+    let started = Instant::now();
+    let (status, _, body) = app.get_json(path).await;
+    let took = started.elapsed();
+    assert!(took < bound, "{path} took {took:?} (bound {bound:?})");
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_and_stale_gateways_answer_within_a_bound_while_redis_is_frozen() {
+    let redis = RedisServer::start();
+    let hot = MockGateway::start(&["h1"]).await;
+    let stale = MockGateway::start(&["s-new"]).await;
+    let cold = MockGateway::start(&["c1"]).await;
+    let app = TestApp::builder()
+        .redis(&redis)
+        .gateway("hot", &hot)
+        .gateway("stale", &stale)
+        .gateway("cold", &cold)
+        .spawn()
+        .await;
+    assert_eq!(ids(&app.get_json("/api/models/hot").await.2), ["h1"]);
+    app.seed("stale", stale_entry(&["s-old"])).await;
+
+    // Frozen for the whole test: every store call the reads make hangs
+    // until the service's own bounds cut it off.
+    redis.freeze();
+    // The cold gateway is looked up in the store (a read the service cuts
+    // off at 250 ms); the others are in memory.
+    let body = bounded_read(&app, "/api/gateways", FROZEN_LOOKUP_BOUND).await;
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(3), "{body}");
+    let body = bounded_read(&app, "/api/models/stale", FROZEN_READ_BOUND).await;
+    assert_eq!(ids(&body), ["s-old"], "the stale entry served at once");
+    let body = bounded_read(&app, "/api/models/cold", FROZEN_READ_BOUND).await;
+    assert_eq!(ids(&body), ["c1"], "the cold gateway fetched without Redis");
+    let body = bounded_read(&app, "/api/models", FROZEN_READ_BOUND).await;
+    for id in ["h1", "c1"] {
+        assert!(ids(&body).contains(&id.to_owned()), "{body}");
+    }
+    // The stale gateway's revalidation gets through without Redis too.
+    eventually(
+        Duration::from_secs(10),
+        "the revalidated list served",
+        || async {
+            let body = bounded_read(&app, "/api/models/stale", FROZEN_READ_BOUND).await;
+            ids(&body) == ["s-new"]
+        },
+    )
+    .await;
+    assert_eq!((hot.hits(), stale.hits(), cold.hits()), (1, 1, 1));
+
+    redis.thaw();
+    eventually(Duration::from_secs(10), "ready again", || async {
+        app.get_json("/readyz").await.0 == 200
+    })
+    .await;
+}

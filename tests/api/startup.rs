@@ -121,23 +121,29 @@ async fn start_up_warms_only_missing_or_stale_gateways() {
 
     let url = redis.url();
     let service = ServiceProcess::start(&[("REDIS_URL", &url)], &toml).await;
-    eventually(Duration::from_secs(10), "the start-up warm", || async {
-        stale.hits() == 1 && missing.hits() == 1
-    })
+    let last_warm = || async {
+        let status: serde_json::Value = reqwest::get(service.url("/api/cache/warm-models"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["last_warm"].clone()
+    };
+    // The start-up warm is over once it is recorded: nothing fetches after.
+    eventually(
+        Duration::from_secs(10),
+        "the start-up warm recorded",
+        || async { last_warm().await["trigger"] == "startup" },
+    )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!((stale.hits(), missing.hits()), (1, 1));
     assert_eq!(
         fresh.hits(),
         0,
         "a fresh gateway is not refetched at start-up"
     );
-    let status: serde_json::Value = reqwest::get(service.url("/api/cache/warm-models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status["last_warm"]["trigger"], "startup");
+    let status = serde_json::json!({ "last_warm": last_warm().await });
     assert!(status["last_warm"]["gateways"]["fresh"].is_null());
 }
 
@@ -168,15 +174,10 @@ async fn the_warm_command_warms_once_and_fails_only_when_every_gateway_failed() 
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let mock = MockGateway::start(&["a"]).await;
-    let mut service = ServiceProcess::start(&[], &mock.gateway_toml("gw")).await;
-    let status = tokio::task::spawn_blocking(move || {
-        let status = service.terminate();
-        (status, service.log())
-    })
-    .await
-    .unwrap();
-    assert!(status.0.success(), "exit status {:?}", status.0);
-    assert!(status.1.contains("shutting down"));
+    let service = ServiceProcess::start(&[], &mock.gateway_toml("gw")).await;
+    let (status, log) = service.stop().await;
+    assert!(status.success(), "exit status {status:?}");
+    assert!(log.contains("shutting down"));
 }
 
 #[test]
@@ -327,7 +328,10 @@ async fn no_secret_or_api_key_ever_reaches_the_log() {
         Some(&*format!("Bearer {GOOD_KEY}"))
     );
 
-    let log = service.log();
+    // The whole log, shutdown output included: read once the process is gone.
+    let (status, log) = service.stop().await;
+    assert!(status.success(), "exit status {status:?}");
+    assert!(log.contains("shutting down"), "{log}");
     for secret in [WARMING, CRON, GOOD_KEY, BAD_KEY, DSN_KEY] {
         assert!(!log.contains(secret), "{secret} appears in the log:\n{log}");
     }

@@ -136,6 +136,18 @@ impl ServiceProcess {
         }
     }
 
+    /// Stops the server with SIGTERM (off the async runtime, so mocks of the
+    /// same test keep serving) and returns its exit status and its whole log,
+    /// shutdown output included.
+    pub async fn stop(mut self) -> (ExitStatus, String) {
+        tokio::task::spawn_blocking(move || {
+            let status = self.terminate();
+            (status, self.log())
+        })
+        .await
+        .expect("the stop ran")
+    }
+
     async fn wait_healthy(&mut self) {
         let client = reqwest::Client::new();
         let start = Instant::now();

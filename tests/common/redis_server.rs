@@ -1,7 +1,15 @@
 //! A real `redis-server` on a free loopback port, owned by one test.
+//!
+//! Every launch waits until the server answers *and* checks, by the
+//! `process_id` of `INFO server`, that the server answering on the port is the
+//! child it started: a stray server left on a reused port would otherwise
+//! stand in for it, and a test would pass against the wrong data.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 pub struct RedisServer {
     pub port: u16,
@@ -10,16 +18,23 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        let mut server = Self {
-            port: super::free_port(),
-            child: None,
-        };
+        Self::start_on(super::free_port())
+    }
+
+    /// A server on `port`; panics unless it is the one answering there.
+    pub fn start_on(port: u16) -> Self {
+        let mut server = Self { port, child: None };
         server.launch();
         server
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// A direct connection, to look at what the service wrote.
@@ -29,6 +44,26 @@ impl RedisServer {
             .get_multiplexed_async_connection()
             .await
             .expect("redis-server answers")
+    }
+
+    /// Starts recording every command the server runs (Redis `MONITOR`),
+    /// from the moment this returns.
+    pub async fn monitor(&self) -> CommandLog {
+        let client = redis::Client::open(self.url()).expect("a valid URL");
+        let monitor = client.get_async_monitor().await.expect("MONITOR accepted");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let task = tokio::spawn(async move {
+            let mut stream = monitor.into_on_message::<String>();
+            while let Some(line) = stream.next().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        CommandLog {
+            client,
+            lines,
+            task,
+        }
     }
 
     /// Kills the server (its data is lost: nothing is persisted).
@@ -76,15 +111,8 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (the README's test command installs it)");
-        self.child = Some(child);
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let child = self.child.insert(child);
+        wait_until_ours(child, self.port, &[]);
     }
 }
 
@@ -100,6 +128,80 @@ impl Drop for RedisServer {
     }
 }
 
+/// The commands a server ran since [`RedisServer::monitor`], each as its
+/// arguments (command name first), in the order the server ran them.
+pub struct CommandLog {
+    client: redis::Client,
+    lines: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CommandLog {
+    /// Every command run so far: a marker command is sent and awaited in the
+    /// log, so everything the server ran before it is there too.
+    pub async fn commands(&self) -> Vec<Vec<String>> {
+        let marker = format!("command-log-marker-{:016x}", rand::random::<u64>());
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis-server answers");
+        let _: String = redis::cmd("ECHO")
+            .arg(&marker)
+            .query_async(&mut conn)
+            .await
+            .expect("ECHO answered");
+        let quoted = format!("\"{marker}\"");
+        super::eventually(Duration::from_secs(10), "the marker in MONITOR", || {
+            let seen = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(&quoted));
+            async move { seen }
+        })
+        .await;
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .take_while(|l| !l.contains(&quoted))
+            .map(|l| monitor_args(l))
+            .collect()
+    }
+}
+
+impl Drop for CommandLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The arguments of a `MONITOR` line: `<time> [<db> <client>] "CMD" "arg"…`,
+/// each unquoted (escapes other than `\"` and `\\` are kept as they are).
+fn monitor_args(line: &str) -> Vec<String> {
+    let Some(start) = line.find("] ") else {
+        return Vec::new();
+    };
+    let mut args = Vec::new();
+    let mut chars = line[start + 2..].chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut arg = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => arg.push(chars.next().unwrap_or('\\')),
+                c => arg.push(c),
+            }
+        }
+        args.push(arg);
+    }
+    args
+}
+
 /// A three-node Redis Cluster (no replicas) on free loopback ports.
 pub struct RedisCluster {
     pub ports: Vec<u16>,
@@ -111,7 +213,7 @@ impl RedisCluster {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<u16> = (0..3).map(|_| cluster_port()).collect();
-        let children = ports
+        let mut children: Vec<Child> = ports
             .iter()
             .map(|port| {
                 Command::new("redis-server")
@@ -130,14 +232,14 @@ impl RedisCluster {
                     .expect("redis-server is installed")
             })
             .collect();
+        for (child, port) in children.iter_mut().zip(&ports) {
+            wait_until_ours(child, *port, &[]);
+        }
         let cluster = Self {
             ports,
             children,
             _dir: dir,
         };
-        for port in &cluster.ports {
-            wait_for_port(*port);
-        }
         cluster.create();
         cluster
     }
@@ -206,15 +308,42 @@ fn cluster_port() -> u16 {
     }
 }
 
-fn wait_for_port(port: u16) {
+/// Waits (at most 10 s) until `child`, a `redis-server` just spawned, answers
+/// on `port`. Panics if another process answers there instead: a server that
+/// cannot bind its port exits, and one that is not ours has another pid.
+/// `cli_args` are extra `redis-cli` options (TLS).
+fn wait_until_ours(child: &mut Child, port: u16, cli_args: &[&str]) {
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            panic!("redis-server for port {port} exited at start ({status}): is the port taken?");
+        }
+        let answering = answering_pid(port, cli_args);
+        if answering == Some(child.id()) {
+            return;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
+            "redis-server {} did not answer on port {port} (answering: {answering:?})",
+            child.id()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The `process_id` of the Redis server answering on `port`, if one does.
+pub fn answering_pid(port: u16, cli_args: &[&str]) -> Option<u32> {
+    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(cli_args)
+        .args(["INFO", "server"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("redis-cli is installed with redis-server");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("process_id:")?.parse().ok())
 }
 
 /// A `redis-server` accepting only TLS, with a certificate signed by a test
@@ -231,7 +360,7 @@ impl TlsRedisServer {
         make_certificates(dir.path());
         let port = super::free_port();
         let file = |name: &str| dir.path().join(name).display().to_string();
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 "0",
@@ -257,7 +386,8 @@ impl TlsRedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        wait_for_port(port);
+        let ca = file("ca.pem");
+        wait_until_ours(&mut child, port, &["--tls", "--cacert", &ca]);
         Self { port, child, dir }
     }
 

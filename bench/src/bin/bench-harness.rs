@@ -114,7 +114,8 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// Writes the report; in strict full runs, fails when a target is missed.
+/// Writes the report; fails when a correctness target is missed (quick runs
+/// included), or any target in a strict full run.
 fn finish(opts: &Options, results: &Results) -> ExitCode {
     let markdown = results.markdown();
     let json = serde_json::to_string_pretty(results).expect("BUG: results serialise");
@@ -127,10 +128,13 @@ fn finish(opts: &Options, results: &Results) -> ExitCode {
     }
     println!("{markdown}");
     eprintln!("bench: results in {}", opts.out.display());
-    let missed = results.targets.iter().filter(|t| !t.met).count();
-    if opts.strict && !opts.quick && missed > 0 {
-        eprintln!("bench-harness: {missed} target(s) not met");
-        return ExitCode::FAILURE;
+    let failed = results.failed(opts.quick, opts.strict);
+    if failed.is_empty() {
+        return ExitCode::SUCCESS;
     }
-    ExitCode::SUCCESS
+    eprintln!("bench-harness: {} target(s) not met:", failed.len());
+    for t in failed {
+        eprintln!("  {}: {} — {}", t.name, t.target, t.figure);
+    }
+    ExitCode::FAILURE
 }
