@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
+/// The longest fresh or stale lifetime accepted, from the environment or the
+/// runtime config: a year, far below where `fetched_at + ttl` could overflow.
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A setting that could not be used; `Display` is the one line printed at start-up.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: {problem}")]
@@ -104,6 +108,11 @@ impl Config {
         };
         if ttl.fresh.is_zero() {
             return Err(ConfigError::new("CACHE_FRESH_TTL", "must be more than 0"));
+        }
+        for (name, value) in [("CACHE_FRESH_TTL", ttl.fresh), ("CACHE_STALE_TTL", ttl.stale)] {
+            if value > MAX_TTL {
+                return Err(ConfigError::new(name, "must be at most 365 days"));
+            }
         }
         let gateway_timeout = duration("GATEWAY_TIMEOUT", "1500ms")?;
         if gateway_timeout.is_zero() {
@@ -271,6 +280,13 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(14400)));
+    }
+
+    #[test]
+    fn a_ttl_over_a_year_names_its_variable() {
+        let err = config(&[("CACHE_FRESH_TTL", "400d")]).unwrap_err();
+        assert_eq!(err.var, "CACHE_FRESH_TTL");
+        assert!(config(&[("CACHE_STALE_TTL", "365d")]).is_ok());
     }
 
     #[test]

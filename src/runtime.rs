@@ -6,6 +6,9 @@
 //! setting nobody touched keeps following the environment (`CACHE_FRESH_TTL`…),
 //! and a `PUT` merges into the overrides, is validated as a whole against the
 //! configured gateways, and only then written: a bad field changes nothing.
+//! The write is a compare-and-set against the overrides the `PUT` merged
+//! into ([`Store::swap_doc`]), retried on a fresh read when another instance
+//! wrote meanwhile, so concurrent `PUT`s on several instances all land.
 //! Every instance re-reads the overrides every [`RELOAD_INTERVAL`].
 
 use std::collections::BTreeMap;
@@ -15,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::Ttl;
+use crate::config::{MAX_TTL, Ttl};
 use crate::store::{Store, StoreError};
 
 /// Store document holding the overrides.
@@ -24,6 +27,11 @@ const OVERRIDES_DOC: &str = "config:runtime";
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// The shortest background refresh interval accepted.
 pub const MIN_REFRESH_INTERVAL_MS: u64 = 10_000;
+/// The longest background refresh interval accepted (30 days).
+pub const MAX_REFRESH_INTERVAL_MS: u64 = 30 * 24 * 3600 * 1000;
+/// How many times a `PUT` re-reads and retries when other instances keep
+/// writing between its read and its write.
+const UPDATE_TRIES: usize = 16;
 /// Background refresh interval until an operator sets one (the cron's 3 h).
 const DEFAULT_REFRESH_INTERVAL_MS: u64 = 3 * 3600 * 1000;
 
@@ -141,14 +149,19 @@ impl Runtime {
         Ok(())
     }
 
-    /// Installs the overrides read from the store, unless a `PUT` was applied
-    /// here since the read began (version `seen`): that one is newer.
-    fn apply_stored(&self, seen: u64, stored: Option<&str>) {
+    /// The overrides of a stored document, those that still apply.
+    fn overrides_of(&self, stored: Option<&str>) -> Value {
         let overrides = stored
             .and_then(|doc| serde_json::from_str::<Value>(doc).ok())
             .filter(Value::is_object)
             .unwrap_or_else(|| Value::Object(Map::new()));
-        let overrides = self.keep_valid(overrides);
+        self.keep_valid(overrides)
+    }
+
+    /// Installs the overrides read from the store, unless a `PUT` was applied
+    /// here since the read began (version `seen`): that one is newer.
+    fn apply_stored(&self, seen: u64, stored: Option<&str>) {
+        let overrides = self.overrides_of(stored);
         let Ok(config) = self.effective(&overrides) else {
             return;
         };
@@ -159,7 +172,8 @@ impl Runtime {
         }
     }
 
-    /// Merges `patch` into the overrides, validates, stores, applies.
+    /// Merges `patch` into the stored overrides, validates, stores (only if
+    /// nobody wrote meanwhile, else again from a fresh read), applies.
     pub async fn update(
         &self,
         store: &dyn Store,
@@ -171,20 +185,28 @@ impl Runtime {
             ));
         }
         let _one_at_a_time = self.updates.lock().await;
-        // Start from the store's overrides, so a change made on another
-        // instance a moment ago is kept.
-        self.reload(store).await?;
-        let mut overrides = self.installed().overrides.clone();
-        merge(&mut overrides, patch);
-        let config = self
-            .effective(&overrides)
-            .map_err(ConfigUpdateError::Invalid)?;
-        store.put_doc(OVERRIDES_DOC, &overrides.to_string()).await?;
-        let mut installed = self.installed_mut();
-        installed.overrides = overrides;
-        installed.config = config.clone();
-        installed.version += 1;
-        Ok(config)
+        for _ in 0..UPDATE_TRIES {
+            let stored = store.get_doc(OVERRIDES_DOC).await?;
+            let mut overrides = self.overrides_of(stored.as_deref());
+            merge(&mut overrides, patch.clone());
+            let config = self
+                .effective(&overrides)
+                .map_err(ConfigUpdateError::Invalid)?;
+            let written = overrides.to_string();
+            if store
+                .swap_doc(OVERRIDES_DOC, stored.as_deref(), &written)
+                .await?
+            {
+                let mut installed = self.installed_mut();
+                installed.overrides = overrides;
+                installed.config = config.clone();
+                installed.version += 1;
+                return Ok(config);
+            }
+        }
+        Err(ConfigUpdateError::Store(StoreError(
+            "the runtime config kept changing under this update".into(),
+        )))
     }
 
     /// The defaults with `overrides` applied, or what is wrong with them.
@@ -210,13 +232,23 @@ impl Runtime {
                 self.gateways.join(", ")
             ));
         }
-        if config.background_refresh.interval_ms < MIN_REFRESH_INTERVAL_MS {
+        let interval = config.background_refresh.interval_ms;
+        if !(MIN_REFRESH_INTERVAL_MS..=MAX_REFRESH_INTERVAL_MS).contains(&interval) {
             return Err(format!(
-                "backgroundRefresh.intervalMs: must be at least {MIN_REFRESH_INTERVAL_MS} (10 s)"
+                "backgroundRefresh.intervalMs: must be from {MIN_REFRESH_INTERVAL_MS} (10 s) to {MAX_REFRESH_INTERVAL_MS} (30 days)"
             ));
         }
         if config.ttl.fresh_ms == 0 {
             return Err("ttl.freshMs: must be more than 0".into());
+        }
+        let max_ttl_ms = crate::cache::millis(MAX_TTL);
+        for (name, value) in [
+            ("ttl.freshMs", config.ttl.fresh_ms),
+            ("ttl.staleMs", config.ttl.stale_ms),
+        ] {
+            if value > max_ttl_ms {
+                return Err(format!("{name}: must be at most {max_ttl_ms} (365 days)"));
+            }
         }
         Ok(())
     }
@@ -311,6 +343,18 @@ mod tests {
                 "intervalMs",
             ),
             (json!({"enabled": "yes"}), "enabled"),
+            (
+                json!({"ttl": {"freshMs": 18_446_744_073_709_551_615_u64}}),
+                "ttl.freshMs: must be at most",
+            ),
+            (
+                json!({"ttl": {"staleMs": 31_536_000_001_u64}}),
+                "ttl.staleMs: must be at most",
+            ),
+            (
+                json!({"backgroundRefresh": {"intervalMs": 2_592_000_001_u64}}),
+                "intervalMs",
+            ),
             (json!([1]), "JSON object"),
         ] {
             let err = rt.update(&store, patch).await.unwrap_err().to_string();

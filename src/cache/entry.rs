@@ -29,11 +29,13 @@ pub enum Freshness {
 
 impl Entry {
     pub fn new(fetched_at: u64, ttl: Ttl, models: Vec<Model>) -> Self {
-        let fresh_until = fetched_at + millis(ttl.fresh);
+        // Saturating: lifetimes are bounded (`config::MAX_TTL`), and a
+        // deadline that cannot be written is "never", not a wrap into the past.
+        let fresh_until = fetched_at.saturating_add(millis(ttl.fresh));
         Self {
             fetched_at,
             fresh_until,
-            stale_until: fresh_until + millis(ttl.stale),
+            stale_until: fresh_until.saturating_add(millis(ttl.stale)),
             models: Arc::new(models),
         }
     }

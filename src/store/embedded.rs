@@ -203,6 +203,20 @@ impl Store for EmbeddedStore {
         Ok(self.state().docs.get(name).cloned())
     }
 
+    async fn swap_doc(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        json: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.docs.get(name).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        state.docs.insert(name.to_owned(), json.to_owned());
+        Ok(true)
+    }
+
     async fn update_counters(
         &self,
         add: &[(&str, u64)],

@@ -96,6 +96,14 @@ pub trait Store: Send + Sync + 'static {
     /// A small shared document (warm status…) by name.
     async fn put_doc(&self, name: &str, json: &str) -> Result<(), StoreError>;
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Writes `json` as document `name` only if it still is `expected`
+    /// (`None`: absent), atomically; whether it wrote.
+    async fn swap_doc(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        json: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Adds `add` to the shared counters and sets `set`, in one step.
     async fn update_counters(

@@ -67,6 +67,19 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 ";
 
+/// Sets KEYS[1] to ARGV[3] if it holds ARGV[2] (ARGV[1] = '1') or nothing
+/// (ARGV[1] = '0'); whether it did.
+const SWAP_SCRIPT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur ~= ARGV[2] then return 0 end
+elseif cur then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+";
+
 /// How long an epoch outlives its last invalidation.
 const EPOCH_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -85,6 +98,7 @@ pub struct RedisStore {
     lock: Arc<Script>,
     renew: Arc<Script>,
     invalidate: Arc<Script>,
+    swap: Arc<Script>,
     /// The single server's URL, for the pub/sub connection (none on a cluster).
     pubsub_url: Option<String>,
 }
@@ -138,6 +152,7 @@ impl RedisStore {
             lock: Arc::new(Script::new(LOCK_SCRIPT)),
             renew: Arc::new(Script::new(RENEW_SCRIPT)),
             invalidate: Arc::new(Script::new(INVALIDATE_SCRIPT)),
+            swap: Arc::new(Script::new(SWAP_SCRIPT)),
             pubsub_url: None,
         }
     }
@@ -398,6 +413,28 @@ impl Store for RedisStore {
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {
         let key = self.keys.doc(name);
         self.run(async |c| c.get(&key).await).await
+    }
+
+    async fn swap_doc(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        json: &str,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys.doc(name);
+        let script = self.swap.clone();
+        let swapped: u8 = self
+            .run(async |c| {
+                script
+                    .key(&key)
+                    .arg(if expected.is_some() { "1" } else { "0" })
+                    .arg(expected.unwrap_or(""))
+                    .arg(json)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(swapped == 1)
     }
 
     async fn update_counters(

@@ -223,6 +223,19 @@ async fn a_bad_config_field_is_a_400_naming_it_and_changes_nothing() {
         (json!({"warmGateways": {"nope": true}}), "nope"),
         (json!({"surprise": 1}), "surprise"),
         (json!({"warmOnStartup": "yes"}), "warmOnStartup"),
+        // Past what `fetched_at + ttl` can hold: refused, not wrapped.
+        (
+            json!({"ttl": {"freshMs": 18_446_744_073_709_551_615_u64}}),
+            "ttl.freshMs: must be at most",
+        ),
+        (
+            json!({"ttl": {"staleMs": 31_536_000_001_u64}}),
+            "ttl.staleMs: must be at most",
+        ),
+        (
+            json!({"backgroundRefresh": {"intervalMs": 2_592_000_001_u64}}),
+            "intervalMs",
+        ),
     ] {
         let (status, body) = app
             .admin("PUT", "/api/cache/config", Some(patch.clone()))

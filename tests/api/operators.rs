@@ -124,6 +124,43 @@ async fn the_runtime_config_is_shared_and_survives_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_config_puts_on_two_instances_all_land() {
+    let redis = RedisServer::start();
+    let mock = MockGateway::start(&["m"]).await;
+    let ids: Vec<String> = (0..12).map(|i| format!("g{i}")).collect();
+    let toml: String = ids.iter().map(|id| mock.gateway_toml(id)).collect();
+    let url = redis.url();
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("CACHE_WARMING_SECRET", WARM_SECRET),
+    ];
+    let instances = join_all((0..2).map(|_| ServiceProcess::start(&env, &toml))).await;
+
+    // Each gateway switched off by its own PUT, all at once, half of them
+    // on each instance: every PUT merges into what the others wrote.
+    let puts = ids.iter().enumerate().map(|(i, id)| {
+        let patch = json!({"warmGateways": {id.as_str(): false}});
+        instances[i % 2].admin("PUT", "/api/cache/config", Some(patch))
+    });
+    for (status, body) in join_all(puts).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for instance in &instances {
+        eventually(Duration::from_secs(5), "every PUT in force", || async {
+            let (_, config) = instance.admin("GET", "/api/cache/config", None).await;
+            let off = config["data"]["warmGateways"]
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|on| **on == json!(false))
+                .count();
+            off == ids.len()
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_refresh_runs_once_per_interval_however_many_instances() {
     const INTERVAL: u64 = 10_000;
     let redis = RedisServer::start();
