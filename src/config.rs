@@ -109,7 +109,10 @@ impl Config {
         if ttl.fresh.is_zero() {
             return Err(ConfigError::new("CACHE_FRESH_TTL", "must be more than 0"));
         }
-        for (name, value) in [("CACHE_FRESH_TTL", ttl.fresh), ("CACHE_STALE_TTL", ttl.stale)] {
+        for (name, value) in [
+            ("CACHE_FRESH_TTL", ttl.fresh),
+            ("CACHE_STALE_TTL", ttl.stale),
+        ] {
             if value > MAX_TTL {
                 return Err(ConfigError::new(name, "must be at most 365 days"));
             }

@@ -107,7 +107,12 @@ impl Store for SlowAnswers {
     async fn get_doc(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.inner.get_doc(name).await
     }
-    async fn swap_doc(&self, name: &str, expected: Option<&str>, json: &str) -> Result<bool, StoreError> {
+    async fn swap_doc(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        json: &str,
+    ) -> Result<bool, StoreError> {
         self.inner.swap_doc(name, expected, json).await
     }
     async fn update_counters(
