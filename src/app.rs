@@ -31,6 +31,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// Catalog pages already serialised and compressed.
     pub views: Arc<crate::http::Views>,
+    /// The entries' indexes, by gateway and version.
+    pub indexes: Arc<crate::catalog::Indexes>,
 }
 
 /// Bearer secrets of the protected endpoints; `None` disables an endpoint.
@@ -85,6 +87,7 @@ impl App {
         let state = AppState {
             runtime: Arc::new(Runtime::new(config.ttl, ids)),
             views: Arc::default(),
+            indexes: Arc::default(),
             warmer: Arc::new(Warmer::new(Arc::clone(&engine))),
             engine,
             gateways: Arc::new(gateways),
@@ -207,6 +210,10 @@ async fn sync_with_store(state: AppState) {
     loop {
         every.tick().await;
         state.views.evict_expired(crate::cache::now_ms());
+        let engine = &state.engine;
+        state
+            .indexes
+            .keep_only(|gateway, version| engine.holds(gateway, version));
         state.engine.sync(&state.gateways.active).await;
     }
 }

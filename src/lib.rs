@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod gateways;
 pub mod http;

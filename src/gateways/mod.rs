@@ -170,6 +170,7 @@ impl Fetcher {
             .map_err(|_| FetchError::Timeout(gateway.timeout))??;
         for m in &mut models {
             m.gateway.clone_from(&gateway.id);
+            m.sanitize();
         }
         model::dedup_by_id(&mut models);
         Ok(models)

@@ -98,6 +98,36 @@ fn contains_ignore_case(haystack: &str, needle_lower: &str) -> bool {
     haystack.to_lowercase().contains(needle_lower)
 }
 
+impl Model {
+    /// The data-hygiene rules every record passes, whatever its adapter: a
+    /// negative price (OpenRouter's `"-1"`, "varies by request") is unknown,
+    /// and so is a context length of 0.
+    pub fn sanitize(&mut self) {
+        if let Some(pricing) = &mut self.pricing {
+            for price in [
+                &mut pricing.prompt,
+                &mut pricing.completion,
+                &mut pricing.request,
+                &mut pricing.image,
+                &mut pricing.input_cache_read,
+                &mut pricing.input_cache_write,
+            ] {
+                if price.as_deref().is_some_and(|p| p.starts_with('-')) {
+                    *price = None;
+                }
+            }
+        }
+        if self.context_length == Some(0) {
+            self.context_length = None;
+        }
+        if let Some(top) = &mut self.top_provider
+            && top.context_length == Some(0)
+        {
+            top.context_length = None;
+        }
+    }
+}
+
 /// Keeps the first record of each id, in the upstream's order, and drops
 /// records without an id. Returns how many records were dropped.
 pub fn dedup_by_id(models: &mut Vec<Model>) -> usize {
@@ -117,6 +147,38 @@ mod tests {
             name: name.map(Into::into),
             ..Model::default()
         }
+    }
+
+    #[test]
+    fn negative_prices_and_a_zero_context_become_unknown() {
+        let mut m = Model {
+            context_length: Some(0),
+            pricing: Some(Pricing {
+                prompt: Some("-1".into()),
+                completion: Some("-0.5".into()),
+                request: Some("0".into()),
+                image: Some("0.001".into()),
+                ..Pricing::default()
+            }),
+            top_provider: Some(TopProvider {
+                context_length: Some(0),
+                max_completion_tokens: Some(4096),
+            }),
+            ..model("m", None)
+        };
+        m.sanitize();
+        let p = m.pricing.as_ref().unwrap();
+        assert_eq!((p.prompt.as_deref(), p.completion.as_deref()), (None, None));
+        assert_eq!(
+            (p.request.as_deref(), p.image.as_deref()),
+            (Some("0"), Some("0.001"))
+        );
+        assert_eq!(m.context_length, None);
+        let top = m.top_provider.unwrap();
+        assert_eq!(
+            (top.context_length, top.max_completion_tokens),
+            (None, Some(4096))
+        );
     }
 
     #[test]

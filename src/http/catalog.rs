@@ -7,8 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,10 +21,11 @@ use super::caching::{CacheHeaders, X_CACHE};
 use super::error::ErrorBody;
 use super::gateway_state::GatewayState;
 use super::negotiate::accepts_gzip;
-use super::views::{self, Answer, JsonView};
+use super::views::{self, Answer, JsonView, Summary};
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
 use crate::cache::{GatewayView, ReadOutcome, now_ms};
+use crate::catalog;
 use crate::gateways::{Gateway, Model};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -53,59 +53,40 @@ pub fn cors() -> CorsLayer {
         .max_age(std::time::Duration::from_secs(86400))
 }
 
-/// Query of the list endpoints. Unknown parameters (cache busters) are ignored.
+/// The query parameters of the list endpoints (SPEC "Finding models"), for
+/// the API document: they are read strictly by [`catalog::Query::parse`].
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct CatalogQuery {
-    /// `a,b`: a subset of gateways.
+#[allow(dead_code)]
+struct CatalogParams {
+    /// `a,b`: offers from these gateways only (404 for an unknown id).
     gateway: Option<String>,
-    /// Case-insensitive substring of id or name.
+    /// Case-insensitive; every whitespace-separated word must occur in the id or name.
     q: Option<String>,
+    /// `openai,meta-llama`: the model's author is one of these.
+    author: Option<String>,
+    /// `text,image`: accepts every one of these inputs.
+    input_modalities: Option<String>,
+    /// Produces every one of these outputs.
+    output_modalities: Option<String>,
+    /// `tools,response_format`: supports every one of these.
+    supported_parameters: Option<String>,
+    /// `context_length` ≥ this.
+    context: Option<u64>,
+    /// Prompt price bounds, USD per 1M tokens (an unknown price matches no bound).
+    min_price: Option<String>,
+    max_price: Option<String>,
+    /// Completion price bounds, USD per 1M tokens.
+    min_output_price: Option<String>,
+    max_output_price: Option<String>,
+    /// `true`: prompt and completion price both 0.
+    free: Option<bool>,
+    /// `name`, `newest`, `pricing-low-to-high`, `pricing-high-to-low`, `context-high-to-low`.
+    sort: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
-}
-
-impl CatalogQuery {
-    /// Tells apart the answers to different queries (the hot-path key).
-    fn fingerprint(&self) -> String {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}",
-            self.gateway, self.q, self.limit, self.offset
-        )
-    }
-}
-
-/// The page a query asks for, in its one canonical form: queries that
-/// select the same models share it, so they share one cached view (`q` is
-/// matched case-insensitively and trimmed; an `offset` past the end is the
-/// end; a `limit` reaching past the end is no limit).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Page {
-    needle: Option<String>,
-    offset: usize,
-    limit: Option<usize>,
-}
-
-impl Page {
-    /// `query`'s page over `available` models (before filtering).
-    fn of(query: &CatalogQuery, available: usize) -> Self {
-        let needle = query
-            .q
-            .as_deref()
-            .map(|q| q.trim().to_lowercase())
-            .filter(|q| !q.is_empty());
-        let offset = query.offset.unwrap_or(0).min(available);
-        let limit = query.limit.filter(|&l| l < available - offset);
-        Self {
-            needle,
-            offset,
-            limit,
-        }
-    }
-
-    fn key(&self) -> String {
-        format!("{:?}|{}|{:?}", self.needle, self.offset, self.limit)
-    }
+    /// `true` adds `facets`: counts over every match by gateway, author, modalities, parameters.
+    facets: Option<bool>,
 }
 
 /// The catalog: models of every selected gateway, and each gateway's state.
@@ -118,6 +99,9 @@ struct Catalog<'a> {
     gateways: BTreeMap<&'a str, GatewayState<'a>>,
     /// Matches before paging.
     total: usize,
+    /// With `facets=true`: counts over every match (before paging), by value.
+    #[schema(value_type = Option<Object>)]
+    facets: Option<()>,
 }
 
 /// One model, and its gateway's state.
@@ -158,7 +142,7 @@ const CATALOG_HEADERS: &str =
     "ETag, Cache-Control (s-maxage, stale-while-revalidate) and X-Cache: HIT|STALE|MISS";
 
 /// Every gateway's models, merged.
-#[utoipa::path(get, path = "/api/models", tag = "catalog", params(CatalogQuery),
+#[utoipa::path(get, path = "/api/models", tag = "catalog", params(CatalogParams),
     responses(
         (status = 200, description = CATALOG_HEADERS, body = Catalog),
         (status = 304, description = "Not modified (If-None-Match)"),
@@ -167,25 +151,25 @@ const CATALOG_HEADERS: &str =
     ))]
 async fn all_models(
     State(state): State<AppState>,
-    query: Result<Query<CatalogQuery>, QueryRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(bad_query)?;
-    // `gateway=` (empty) means every gateway, as its absence does.
+    let query = parse_query(raw.as_deref())?;
     let selected;
-    let selection = match query.gateway.as_deref().filter(|l| !l.trim().is_empty()) {
-        Some(list) => {
-            selected = select_gateways(&state.gateways, list.split(','))?;
+    let selection = match &query.gateways {
+        Some(ids) => {
+            selected = select_gateways(&state.gateways, ids.iter().map(String::as_str))?;
             &selected
         }
         None => &state.gateways.active,
     };
-    Ok(catalog_response(&state, selection, &query, "*", &headers).await)
+    let raw = raw.unwrap_or_default();
+    Ok(catalog_response(&state, selection, query, &format!("*|{raw}"), &headers).await)
 }
 
 /// One gateway's models.
 #[utoipa::path(get, path = "/api/models/{gateway}", tag = "catalog",
-    params(("gateway" = String, Path, description = "Gateway id"), CatalogQuery),
+    params(("gateway" = String, Path, description = "Gateway id"), CatalogParams),
     responses(
         (status = 200, description = CATALOG_HEADERS, body = Catalog),
         (status = 304, description = "Not modified (If-None-Match)"),
@@ -194,13 +178,18 @@ async fn all_models(
 async fn gateway_models(
     State(state): State<AppState>,
     Path(gateway): Path<String>,
-    query: Result<Query<CatalogQuery>, QueryRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(bad_query)?;
+    let query = parse_query(raw.as_deref())?;
+    if query.gateways.is_some() {
+        return Err(ApiError::BadRequest(
+            "gateway: not taken here, the path names the gateway; use /api/models?gateway=a,b for several".into(),
+        ));
+    }
     let gateway = find_gateway(&state.gateways, &gateway)?;
-    let scope = gateway.id.clone();
-    Ok(catalog_response(&state, &[gateway], &query, &scope, &headers).await)
+    let scope = format!("{}|{}", gateway.id, raw.unwrap_or_default());
+    Ok(catalog_response(&state, &[gateway], query, &scope, &headers).await)
 }
 
 /// One model by id (ids may contain `/`).
@@ -247,7 +236,7 @@ async fn one_model(
     let source: views::Source = Box::new(move || JsonView::of_one(&models[index]));
     let state_json = serde_json::to_string(&GatewayState::of(view, now))
         .expect("BUG: a gateway state serialises");
-    let tail = |_| format!(",\"gateway\":{state_json}}}");
+    let tail = |_: &Summary| format!(",\"gateway\":{state_json}}}");
     let gzip = accepts_gzip(&headers);
     let answer = spliced(&state, gzip, &key, source, tail, cache).await;
     Ok(answer.respond(&headers))
@@ -259,17 +248,17 @@ async fn spliced(
     gzip: bool,
     key: &str,
     source: views::Source,
-    tail: impl FnOnce(usize) -> String,
+    tail: impl FnOnce(&Summary) -> String,
     cache: CacheHeaders,
 ) -> Answer {
     if gzip {
         let page = state.views.gzip(key, source).await;
-        let parts = views::gzip_parts(views::head(), &page, tail(page.total).as_bytes());
+        let parts = views::gzip_parts(views::head(), &page, tail(&page.summary).as_bytes());
         Answer::new(parts.to_vec(), true, cache)
     } else {
         let page = state.views.json(key, source).await;
         let head = Bytes::from_static(views::head());
-        let parts = vec![head, page.data.clone(), Bytes::from(tail(page.total))];
+        let parts = vec![head, page.data.clone(), Bytes::from(tail(&page.summary))];
         Answer::new(parts, false, cache)
     }
 }
@@ -308,23 +297,21 @@ fn describe<'a>(gateway: &'a Gateway, view: &'a GatewayView, now: u64) -> Gatewa
 }
 
 /// A catalog answer: the page of models comes from the views cache (built
-/// once per query and entry versions), spliced with a fresh `gateways` state.
+/// once per query and entry versions, from the entries' indexes), spliced
+/// with a fresh `gateways` state. `scope` tells apart the raw requests whose
+/// answers are reused for a moment.
 async fn catalog_response(
     state: &AppState,
     selection: &[Arc<Gateway>],
-    query: &CatalogQuery,
+    mut query: catalog::Query,
     scope: &str,
     headers: &HeaderMap,
 ) -> Response {
     let now = now_ms();
-    let fingerprint = query.fingerprint();
     let gzip = accepts_gzip(headers);
     // The hot path: an answer assembled moments ago from the same state.
     let generation = state.engine.generation();
-    let answer_key = format!(
-        "{scope}|{fingerprint}|{generation}|{}|{gzip}",
-        now / views::ANSWER_TTL_MS
-    );
+    let answer_key = format!("{scope}|{generation}|{}|{gzip}", now / views::ANSWER_TTL_MS);
     if let Some(answer) = state.views.answer(&answer_key, now) {
         answer.count_reads(state.engine.stats());
         return answer.respond(headers);
@@ -336,20 +323,28 @@ async fn catalog_response(
         .filter_map(|v| v.entry.as_ref())
         .map(|e| e.models.len())
         .sum();
-    let page = Page::of(query, available);
-    let page_key = page.key();
-    let key = view_key(&page_key, views);
-    let cache = CacheHeaders::new(views, now, &page_key);
+    query.clamp_paging(available);
+    let query_key = query.key();
+    let key = view_key(&query_key, views);
+    let cache = CacheHeaders::new(views, now, &query_key);
     if cache.not_modified(headers) {
         return not_modified(&cache);
     }
-    let source = page_source(views, page);
+    let source = page_source(state, views, query).await;
     let states: BTreeMap<&str, GatewayState> = views
         .iter()
         .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
         .collect();
     let states = serde_json::to_string(&states).expect("BUG: gateway states serialise");
-    let tail = |total: usize| format!(",\"gateways\":{states},\"total\":{total}}}");
+    let tail = |summary: &Summary| {
+        let mut tail = format!(",\"gateways\":{states},\"total\":{}", summary.total);
+        if let Some(facets) = &summary.facets {
+            tail.push_str(",\"facets\":");
+            tail.push_str(std::str::from_utf8(facets).expect("BUG: facets are JSON"));
+        }
+        tail.push('}');
+        tail
+    };
     let answer = spliced(state, gzip, &key, source, tail, cache).await;
     let answer = Arc::new(answer.reusable(valid_until(views, now), reads(views)));
     state.views.keep_answer(answer_key, Arc::clone(&answer));
@@ -381,11 +376,11 @@ fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
         .collect()
 }
 
-/// What a page depends on: the page asked for and each entry's version.
-fn view_key(page: &str, views: &[GatewayView]) -> String {
+/// What a page depends on: the query and each entry's version.
+fn view_key(query: &str, views: &[GatewayView]) -> String {
     use std::fmt::Write;
-    let mut key = String::with_capacity(page.len() + views.len() * 24);
-    key.push_str(page);
+    let mut key = String::with_capacity(query.len() + views.len() * 24);
+    key.push_str(query);
     for view in views {
         let version = view.entry.as_ref().map_or(0, |e| e.fetched_at);
         let _ = write!(key, "|{}={version}", view.gateway.id);
@@ -393,33 +388,43 @@ fn view_key(page: &str, views: &[GatewayView]) -> String {
     key
 }
 
-/// Builds the page off the request path: filter by `q`, then `offset`/`limit`.
-fn page_source(views: &[GatewayView], page: Page) -> views::Source {
-    let lists: Vec<_> = views
-        .iter()
-        .filter_map(|v| v.entry.as_ref().map(|e| Arc::clone(&e.models)))
-        .collect();
-    let Page {
-        needle,
-        offset,
-        limit,
-    } = page;
-    let limit = limit.unwrap_or(usize::MAX);
-    Box::new(move || {
-        let matches = lists
-            .iter()
-            .flat_map(|list| list.iter())
-            .filter(|m| needle.as_deref().is_none_or(|n| m.matches(n)));
-        let mut total = 0;
-        let mut page = Vec::new();
-        for model in matches {
-            if total >= offset && page.len() < limit {
-                page.push(model);
-            }
-            total += 1;
+/// Builds the page off the request path: the query over the entries'
+/// indexes (each built once per entry version), then serialised.
+async fn page_source(
+    state: &AppState,
+    views: &[GatewayView],
+    query: catalog::Query,
+) -> views::Source {
+    let mut segments = Vec::with_capacity(views.len());
+    for view in views {
+        if let Some(entry) = &view.entry {
+            let segment = state.indexes.segment(&view.gateway.id, entry).await;
+            segments.push((view.gateway.id.clone(), segment));
         }
-        JsonView::of(&page, total)
+    }
+    Box::new(move || {
+        let segments: Vec<(&str, _)> = segments
+            .iter()
+            .map(|(g, s)| (g.as_str(), Arc::clone(s)))
+            .collect();
+        let found = catalog::search(&segments, &query);
+        let facets = found
+            .facets
+            .as_ref()
+            .map(|f| Bytes::from(serde_json::to_vec(f).expect("BUG: facets serialise")));
+        let summary = Summary {
+            total: found.total,
+            facets,
+        };
+        JsonView::of(&found.page, summary)
     })
+}
+
+/// The query string, read strictly (a bad one is a 400 naming the parameter).
+fn parse_query(raw: Option<&str>) -> Result<catalog::Query, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("unreadable query string: {e}")))?;
+    catalog::Query::parse(&pairs).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn not_modified(cache: &CacheHeaders) -> Response {
@@ -429,11 +434,4 @@ fn not_modified(cache: &CacheHeaders) -> Response {
 fn with_cache_headers(mut response: Response, cache: &CacheHeaders) -> Response {
     cache.apply(response.headers_mut());
     response
-}
-
-fn bad_query(rejection: QueryRejection) -> ApiError {
-    ApiError::BadRequest(format!(
-        "{}; limit and offset take non-negative integers",
-        rejection.body_text()
-    ))
 }

@@ -62,8 +62,22 @@ const EXPECTED_VIEWS: usize = 256;
 /// A page of models, serialised: `[…]`.
 pub struct JsonView {
     pub data: Bytes,
+    pub summary: Summary,
+}
+
+/// What an answer says about its page besides the page itself.
+#[derive(Clone, Default)]
+pub struct Summary {
     /// Matches before paging.
     pub total: usize,
+    /// The facet counts, serialised, when asked for.
+    pub facets: Option<Bytes>,
+}
+
+impl Summary {
+    fn bytes(&self) -> usize {
+        self.facets.as_ref().map_or(0, Bytes::len)
+    }
 }
 
 /// The same page as raw DEFLATE, sync-flushed, with what the gzip trailer needs.
@@ -71,7 +85,7 @@ pub struct GzipView {
     pub deflate: Bytes,
     pub crc: Crc,
     pub len: u64,
-    pub total: usize,
+    pub summary: Summary,
 }
 
 type BytesCache<V> =
@@ -160,7 +174,7 @@ struct ByBytes;
 
 impl Weighter<String, Arc<JsonView>> for ByBytes {
     fn weight(&self, key: &String, view: &Arc<JsonView>) -> u64 {
-        (key.len() + view.data.len()) as u64
+        (key.len() + view.data.len() + view.summary.bytes()) as u64
     }
 }
 
@@ -172,7 +186,7 @@ impl Weighter<String, Arc<Answer>> for ByBytes {
 
 impl Weighter<String, Arc<GzipView>> for ByBytes {
     fn weight(&self, key: &String, view: &Arc<GzipView>) -> u64 {
-        (key.len() + view.deflate.len()) as u64
+        (key.len() + view.deflate.len() + view.summary.bytes()) as u64
     }
 }
 
@@ -218,16 +232,19 @@ impl JsonView {
         let data = serde_json::to_vec(model).expect("BUG: a model serialises");
         Self {
             data: Bytes::from(data),
-            total: 1,
+            summary: Summary {
+                total: 1,
+                facets: None,
+            },
         }
     }
 
-    /// `page` serialised; `total` matches before paging.
-    pub fn of(page: &[&Model], total: usize) -> Self {
+    /// `page` serialised, with what is said about it.
+    pub fn of(page: &[&Model], summary: Summary) -> Self {
         let data = serde_json::to_vec(page).expect("BUG: models serialise");
         Self {
             data: Bytes::from(data),
-            total,
+            summary,
         }
     }
 }
@@ -287,7 +304,7 @@ impl Views {
                     deflate: Bytes::from(deflate(&json.data, Compression::best())),
                     crc,
                     len: json.data.len() as u64,
-                    total: json.total,
+                    summary: json.summary.clone(),
                 })
             })
             .await
@@ -407,7 +424,7 @@ mod tests {
             deflate: Bytes::from(deflate(data, Compression::default())),
             crc,
             len: data.len() as u64,
-            total: 0,
+            summary: Summary::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod alerts;
 mod catalog;
 mod cluster;
 mod consistency;
+mod finding;
 mod harness;
 mod hostile;
 mod instances;

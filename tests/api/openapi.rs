@@ -131,7 +131,27 @@ async fn the_document_describes_bodies_parameters_and_security() {
         .as_array()
         .unwrap();
     let names: BTreeSet<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, BTreeSet::from(["gateway", "q", "limit", "offset"]));
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "gateway",
+            "q",
+            "author",
+            "input_modalities",
+            "output_modalities",
+            "supported_parameters",
+            "context",
+            "min_price",
+            "max_price",
+            "min_output_price",
+            "max_output_price",
+            "free",
+            "sort",
+            "limit",
+            "offset",
+            "facets",
+        ])
+    );
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
