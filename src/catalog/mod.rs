@@ -52,9 +52,14 @@ impl Indexes {
         let key = (gateway.to_owned(), entry.fetched_at);
         let models = Arc::clone(&entry.models);
         let build = async move {
-            let segment = tokio::task::spawn_blocking(move || Arc::new(Segment::build(models)))
-                .await
-                .expect("BUG: indexing a list panicked");
+            let segment = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let segment = Arc::new(Segment::build(models));
+                crate::telemetry::metrics::index_built("segment", started.elapsed());
+                segment
+            })
+            .await
+            .expect("BUG: indexing a list panicked");
             Ok::<_, std::convert::Infallible>(segment)
         };
         let Ok(segment) = self.segments.get_or_insert_async(&key, build).await;

@@ -31,6 +31,7 @@ pub const GATEWAY_CACHED: &str = "models_cache_gateway_cached";
 pub const GATEWAY_FAILING: &str = "models_cache_gateway_failing_seconds";
 pub const TTL: &str = "models_cache_ttl_seconds";
 pub const VIEWS_BUILT: &str = "models_cache_views_built_total";
+pub const INDEX_BUILD: &str = "models_cache_index_build_seconds";
 pub const VIEW_CACHE_BYTES: &str = "models_cache_view_cache_bytes";
 
 /// Upstream fetches and warms: from tens of milliseconds to the longest timeouts.
@@ -91,10 +92,18 @@ fn describe() {
         VIEWS_BUILT,
         "Catalog pages serialised (json) or compressed (gzip): once per query and entry version while cached"
     );
+    describe_histogram!(
+        INDEX_BUILD,
+        "Time to index an entry's models (segment) or to group every gateway's offers (unified)"
+    );
     describe_gauge!(
         VIEW_CACHE_BYTES,
         "Bytes held by the answer caches, by cache (json, gzip, answers)"
     );
+}
+
+pub fn index_built(kind: &'static str, took: Duration) {
+    histogram!(INDEX_BUILD, "kind" => kind).record(took.as_secs_f64());
 }
 
 pub fn view_built(encoding: &'static str) {
