@@ -4,7 +4,7 @@
 //! (`/api/v1/models`). Each takes the query parameters of the model lists
 //! and answers from the views cache like them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -293,7 +293,7 @@ async fn unified_of(state: &AppState, views: &[GatewayView]) -> Arc<Versioned> {
 }
 
 /// `fresh` or `stale`, by gateway (what offers say of themselves).
-fn statuses(views: &[GatewayView], now: u64) -> HashMap<String, &'static str> {
+fn statuses(views: &[GatewayView], now: u64) -> BTreeMap<String, &'static str> {
     views
         .iter()
         .map(|v| (v.gateway.id.clone(), v.state(now)))
@@ -305,7 +305,7 @@ fn page(
     catalog: &Versioned,
     query: &catalog::Query,
     shape: Shape,
-    statuses: &HashMap<String, &'static str>,
+    statuses: &BTreeMap<String, &'static str>,
 ) -> JsonView {
     let unified = &catalog.unified;
     let segments = [("catalog", Arc::clone(&unified.segment))];
@@ -345,7 +345,7 @@ fn serialize_one<'a>(
     unified: &'a Unified,
     position: u32,
     only: Option<&[String]>,
-    statuses: &'a HashMap<String, &'static str>,
+    statuses: &'a BTreeMap<String, &'static str>,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let model = &unified.segment.models[position as usize];
     let offers: Vec<&'a Offer> = unified.offers[position as usize]

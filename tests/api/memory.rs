@@ -138,3 +138,44 @@ async fn a_catalog_larger_than_a_cache_shard_is_built_once_per_change() {
         "the full catalog was serialised {built} times for 4 reads"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_pages_are_built_once_per_query_and_version() {
+    // Several gateways: the states keyed with a view must come in one order.
+    let data = tempfile::tempdir().unwrap();
+    let mut toml = String::new();
+    for id in ["a", "b", "c", "d"] {
+        let dir = data.path().join(id);
+        std::fs::create_dir(&dir).unwrap();
+        toml.push_str(&big_catalog(&dir, 250).replace("\"big\"", &format!("\"{id}\"")));
+    }
+    let service = ServiceProcess::start(&[], &toml).await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/api/catalog?limit=50",
+        "/v1/models",
+        "/api/catalog/vendor-1/model-1",
+    ] {
+        let before = metric(
+            &service,
+            "models_cache_views_built_total{encoding=\"json\"}",
+        )
+        .await;
+        for _ in 0..3 {
+            get_ok(&client, service.url(path)).await;
+            // Past the reuse time of an assembled answer: the view cache answers.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let built = metric(
+            &service,
+            "models_cache_views_built_total{encoding=\"json\"}",
+        )
+        .await;
+        assert_eq!(
+            built - before,
+            1.0,
+            "{path} was serialised {} times for 3 reads",
+            built - before
+        );
+    }
+}
