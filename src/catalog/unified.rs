@@ -329,6 +329,7 @@ fn merged<'a>(canonical: String, offers: &[Offer], record: impl Fn(&Offer) -> &'
                 .max(),
         }),
         supported_parameters: union(&|m| m.supported_parameters.as_ref()),
+        hugging_face_id: records.iter().find_map(|m| m.hugging_face_id.clone()),
         id: canonical,
         ..Model::default()
     }

@@ -4,6 +4,7 @@
 //! (`/api/v1/models`). Each takes the query parameters of the model lists
 //! and answers from the views cache like them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -133,10 +134,15 @@ struct OpenRouterModel<'a> {
     created: i64,
     description: &'a str,
     context_length: Option<u64>,
-    architecture: Option<&'a Architecture>,
-    pricing: Option<&'a Pricing>,
-    top_provider: Option<&'a TopProvider>,
-    supported_parameters: Option<&'a [String]>,
+    /// Objects always, as OpenRouter gives them (their fields null when unknown).
+    architecture: Cow<'a, Architecture>,
+    pricing: Cow<'a, Pricing>,
+    top_provider: Cow<'a, TopProvider>,
+    /// Empty when unknown, as OpenRouter gives it.
+    supported_parameters: &'a [String],
+    hugging_face_id: Option<&'a str>,
+    /// Never known here: null, as OpenRouter gives it for most models.
+    per_request_limits: Option<()>,
 }
 
 const HEADERS: &str =
@@ -422,9 +428,16 @@ fn openrouter_record(model: &Model) -> OpenRouterModel<'_> {
         created: model.created.unwrap_or(0),
         description: model.description.as_deref().unwrap_or(""),
         context_length: model.context_length,
-        architecture: model.architecture.as_ref(),
-        pricing: model.pricing.as_ref(),
-        top_provider: model.top_provider.as_ref(),
-        supported_parameters: model.supported_parameters.as_deref(),
+        architecture: object(model.architecture.as_ref()),
+        pricing: object(model.pricing.as_ref()),
+        top_provider: object(model.top_provider.as_ref()),
+        supported_parameters: model.supported_parameters.as_deref().unwrap_or_default(),
+        hugging_face_id: model.hugging_face_id.as_deref(),
+        per_request_limits: None,
     }
+}
+
+/// `value`, or its type's empty object.
+fn object<T: Clone + Default>(value: Option<&T>) -> Cow<'_, T> {
+    value.map_or_else(|| Cow::Owned(T::default()), Cow::Borrowed)
 }
