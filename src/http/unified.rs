@@ -249,6 +249,8 @@ async fn list(
     shape: Shape,
 ) -> Result<Response, ApiError> {
     let mut query = parse_query(raw.as_deref())?;
+    // The catalog has no gateway order to keep: by name unless asked.
+    query.sort.get_or_insert(catalog::Sort::Name);
     if let Some(ids) = &query.gateways {
         select_gateways(&state.gateways, ids.iter().map(String::as_str))?;
     }

@@ -81,6 +81,14 @@ async fn the_catalog_lists_each_model_once_with_every_offer() {
     assert!(offer(dated, "openai").is_some());
     assert_eq!(offer(gpt4o, "openai").unwrap()["id"], "gpt-4o");
 
+    let names: Vec<String> = models
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or("").to_lowercase())
+        .collect();
+    assert!(
+        names.windows(2).all(|w| w[0] <= w[1]),
+        "by name unless asked"
+    );
     let ids: Vec<&str> = models.iter().map(|m| m["id"].as_str().unwrap()).collect();
     let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
     assert_eq!(ids.len(), unique.len(), "each model once");
