@@ -3,7 +3,8 @@
 # from Debian's packages: redis-server (the tests start their own servers on
 # free loopback ports; the distribution's service is not used), openssl
 # (to make the certificates of the TLS Redis test) and prometheus (for
-# promtool, which checks and unit-tests the alert rules).
+# promtool, which checks and unit-tests the alert rules); and the Python
+# clients of tests/requirements.txt from PyPI (the official openai SDK).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +21,17 @@ if [ -n "$missing" ]; then
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+
+# Real clients the tests drive (tests/requirements.txt, from PyPI), kept
+# apart from the system's Python packages.
+pydeps="$PWD/target/pydeps"
+if ! cmp -s tests/requirements.txt "$pydeps/.requirements" 2>/dev/null; then
+  echo "scripts/test.sh: installing tests/requirements.txt (PyPI) into target/pydeps" >&2
+  rm -rf "$pydeps"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts \
+    --target "$pydeps" -r tests/requirements.txt
+  cp tests/requirements.txt "$pydeps/.requirements"
+fi
+export MODELS_CACHE_PYDEPS="$pydeps"
 
 cargo test --workspace --locked "$@"

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::Engine;
 use crate::cache::engine::SYNC_INTERVAL;
+use crate::catalog::aliases::Aliases;
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
 use crate::runtime::{RELOAD_INTERVAL, Runtime};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub views: Arc<crate::http::Views>,
     /// The entries' indexes, by gateway and version.
     pub indexes: Arc<crate::catalog::Indexes>,
+    /// What the unified catalog groups by besides the rules.
+    pub aliases: Arc<Aliases>,
 }
 
 /// Bearer secrets of the protected endpoints; `None` disables an endpoint.
@@ -56,11 +59,18 @@ impl App {
 
     pub fn with_gateways(config: &Config, gateways: Gateways) -> Result<Self, ConfigError> {
         let store = open_store(config)?;
-        Ok(Self::with_store(config, gateways, store))
+        Self::with_store(config, gateways, store)
     }
 
     /// The app over a store the caller opened (tests wrap one to slow it).
-    pub fn with_store(config: &Config, gateways: Gateways, store: Arc<dyn Store>) -> Self {
+    pub fn with_store(
+        config: &Config,
+        gateways: Gateways,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, ConfigError> {
+        let aliases = Aliases::load(config.aliases_file.as_deref())
+            .map_err(|e| ConfigError::new("ALIASES_FILE", e))?;
+        tracing::info!(aliases = aliases.len(), "alias table loaded");
         // Turned off on purpose is news; enabled without its key is a mistake.
         for skipped in &gateways.skipped {
             if skipped.reason == gateways::file::DISABLED {
@@ -88,6 +98,7 @@ impl App {
             runtime: Arc::new(Runtime::new(config.ttl, ids)),
             views: Arc::default(),
             indexes: Arc::default(),
+            aliases: Arc::new(aliases),
             warmer: Arc::new(Warmer::new(Arc::clone(&engine))),
             engine,
             gateways: Arc::new(gateways),
@@ -96,10 +107,10 @@ impl App {
                 cron: config.cron_secret.clone(),
             }),
         };
-        Self {
+        Ok(Self {
             state,
             warm_on_startup: config.warm_on_startup,
-        }
+        })
     }
 
     pub fn state(&self) -> &AppState {

@@ -69,6 +69,8 @@ pub struct Config {
     /// Prefix of every key written to the store (`models:`).
     pub key_prefix: String,
     pub gateways_file: PathBuf,
+    /// The operator's aliases over the shipped ones (`ALIASES_FILE`).
+    pub aliases_file: Option<PathBuf>,
     pub ttl: Ttl,
     /// Fetch timeout of a gateway that sets none of its own.
     pub gateway_timeout: Duration,
@@ -125,6 +127,7 @@ impl Config {
             bind_addr: parse_bind_addr(var("BIND_ADDR"))?,
             store: parse_store(var("REDIS_URL"), var("REDIS_CLUSTER_URLS"))?,
             key_prefix: parse_key_prefix(var("REDIS_KEY_PREFIX"))?,
+            aliases_file: var("ALIASES_FILE").map(PathBuf::from),
             gateways_file: var("GATEWAYS_FILE")
                 .unwrap_or_else(|| "gateways.toml".into())
                 .into(),

@@ -6,6 +6,8 @@
 //! - [`gateways`] — `gateways.toml`, one adapter per provider kind, the
 //!   normalised [`gateways::Model`], and bounded upstream fetches.
 //! - [`store`] — the [`store::Store`] trait, over Redis or an embedded map.
+//! - [`catalog`] — finding models: strict query parameters, per-entry
+//!   indexes, and the unified catalog (one record per model).
 //! - [`cache`] — the SWR engine — freshness, single-flight, cross-instance
 //!   locks, stale-if-error, backoff. The read path lives in `cache::engine`.
 //! - [`warm`] — full warms, their recorded status, the background refresh.

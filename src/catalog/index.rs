@@ -28,6 +28,11 @@ pub type Trigram = [u8; 3];
 
 pub struct Segment {
     pub models: Arc<Vec<Model>>,
+    /// For a unified catalog: which models each gateway offers (empty for
+    /// one entry's segment, whose gateway is the segment's own).
+    pub gateways: Postings,
+    /// For a unified catalog: how many distinct gateways offer each model.
+    pub offers: Vec<u32>,
     /// Lowercase `id` and `name`, joined by a byte no word contains.
     pub texts: Vec<Box<str>>,
     pub trigrams: HashMap<Trigram, RoaringBitmap>,
@@ -41,7 +46,7 @@ pub struct Segment {
     pub created: Vec<Option<i64>>,
     /// Lowercase name (or id when unnamed): the `sort=name` key.
     pub names: Vec<Box<str>>,
-    orders: [Order; 5],
+    orders: [Order; 6],
 }
 
 /// A sort order: positions in that order, and each position's rank in it.
@@ -51,10 +56,39 @@ struct Order {
 }
 
 impl Segment {
-    /// Indexes `models` (positions are `u32`: an entry holds far fewer).
+    /// Indexes one entry's `models` (positions are `u32`: an entry holds
+    /// far fewer).
     pub fn build(models: Arc<Vec<Model>>) -> Self {
+        Self::build_grouped(models, Vec::new())
+    }
+
+    /// Indexes the unified catalog's `models`, each offered as the
+    /// `(gateway, offer id)` pairs of `offers` (searched too).
+    pub fn build_grouped(models: Arc<Vec<Model>>, offers: Vec<Vec<(&str, &str)>>) -> Self {
+        let mut texts: Vec<Box<str>> = models.iter().map(search_text).collect();
+        let mut gateways = Postings::new();
+        for (i, offered) in offers.iter().enumerate() {
+            let mut text = String::from(std::mem::take(&mut texts[i]));
+            for (gateway, id) in offered {
+                add(&mut gateways, gateway, i as u32);
+                text.push('\n');
+                text.push_str(&id.to_lowercase());
+            }
+            texts[i] = text.into_boxed_str();
+        }
+        let offer_counts = offers
+            .iter()
+            .map(|offered| {
+                let mut gateways: Vec<&str> = offered.iter().map(|(g, _)| *g).collect();
+                gateways.sort_unstable();
+                gateways.dedup();
+                gateways.len() as u32
+            })
+            .collect();
         let mut segment = Segment {
-            texts: models.iter().map(search_text).collect(),
+            texts,
+            gateways,
+            offers: offer_counts,
             trigrams: HashMap::new(),
             authors: Postings::new(),
             input_modalities: Postings::new(),
@@ -93,6 +127,11 @@ impl Segment {
     /// Positions in `sort`'s order.
     pub fn permutation(&self, sort: Sort) -> &[u32] {
         &self.orders[sort_slot(sort)].permutation
+    }
+
+    /// How many gateways offer the model at `position` (1 in an entry's segment).
+    pub fn offer_count(&self, position: u32) -> u32 {
+        self.offers.get(position as usize).copied().unwrap_or(1)
     }
 
     /// Where `position` comes in `sort`'s order.
@@ -152,12 +191,13 @@ impl Segment {
     }
 }
 
-const SORTS: [Sort; 5] = [
+const SORTS: [Sort; 6] = [
     Sort::Name,
     Sort::Newest,
     Sort::PriceLowToHigh,
     Sort::PriceHighToLow,
     Sort::ContextHighToLow,
+    Sort::Offers,
 ];
 
 fn sort_slot(sort: Sort) -> usize {
@@ -179,6 +219,10 @@ pub fn compare(sa: &Segment, a: u32, sb: &Segment, b: u32, sort: Sort) -> std::c
         Sort::PriceLowToHigh => known_first(sa.prompt[a], sb.prompt[b], |x, y| x.cmp(y)),
         Sort::PriceHighToLow => known_first(sa.prompt[a], sb.prompt[b], |x, y| y.cmp(x)),
         Sort::ContextHighToLow => known_first(sa.context[a], sb.context[b], |x, y| y.cmp(x)),
+        Sort::Offers => sb
+            .offer_count(b as u32)
+            .cmp(&sa.offer_count(a as u32))
+            .then_with(|| sa.names[a].cmp(&sb.names[b])),
     }
 }
 

@@ -4,23 +4,30 @@
 //! - [`query`] — the parameters, parsed strictly and normalised.
 //! - [`price`] — prices as exact integers.
 //! - [`identity`] — who made a model.
+//! - [`aliases`] — the alias table (`aliases.toml`, `ALIASES_FILE`).
 //! - [`index`] — one gateway entry's index ([`Segment`]), built once per
 //!   entry version off the async threads.
 //! - [`search`] — a query run over the segments of the gateways read.
+//! - [`unified`] — every gateway's offers grouped into one record per model.
 //!
 //! The HTTP handlers stay thin: they read the entries (the SWR engine),
 //! ask [`Indexes`] for their segments, and hand [`search`]'s page to the
 //! view cache, which serialises it once per query and entry versions.
 
+pub mod aliases;
 pub mod identity;
 pub mod index;
 pub mod price;
 pub mod query;
 pub mod search;
+pub mod unified;
 
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
+
+use self::aliases::Aliases;
+use self::unified::Unified;
 
 pub use self::index::Segment;
 pub use self::query::{Query, QueryError, Sort};
@@ -31,15 +38,27 @@ use crate::cache::Entry;
 /// versions no longer served long before.
 const SEGMENTS: usize = 512;
 
-/// The segments of the entries being served, by gateway and version.
+/// Unified catalogs kept: the current one, and the last while a change lands.
+const UNIFIED: usize = 2;
+
+/// The segments of the entries being served, by gateway and version, and
+/// the unified catalog of the current versions.
 pub struct Indexes {
     segments: Cache<(String, u64), Arc<Segment>>,
+    unified: Cache<String, Arc<Versioned>>,
+}
+
+/// A unified catalog and the entry versions it groups.
+pub struct Versioned {
+    pub unified: Unified,
+    versions: Vec<(String, u64)>,
 }
 
 impl Default for Indexes {
     fn default() -> Self {
         Self {
             segments: Cache::new(SEGMENTS),
+            unified: Cache::new(UNIFIED),
         }
     }
 }
@@ -66,11 +85,47 @@ impl Indexes {
         segment
     }
 
-    /// Drops the segments of versions `current` says are no longer served
-    /// (each holds its entry's models).
+    /// The unified catalog of `entries` (every gateway read, in order),
+    /// grouped off the async threads once per set of versions.
+    pub async fn unified(
+        &self,
+        entries: Vec<(Arc<crate::gateways::Gateway>, Entry)>,
+        aliases: Arc<Aliases>,
+    ) -> Arc<Versioned> {
+        let versions: Vec<(String, u64)> = entries
+            .iter()
+            .map(|(g, e)| (g.id.clone(), e.fetched_at))
+            .collect();
+        let key = format!("{versions:?}");
+        let build = async move {
+            let built = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let sources = entries
+                    .into_iter()
+                    .map(|(gateway, entry)| unified::Source {
+                        gateway,
+                        models: entry.models,
+                    })
+                    .collect();
+                let unified = Unified::build(sources, &aliases);
+                crate::telemetry::metrics::index_built("unified", started.elapsed());
+                Arc::new(Versioned { unified, versions })
+            })
+            .await
+            .expect("BUG: grouping the catalog panicked");
+            Ok::<_, std::convert::Infallible>(built)
+        };
+        let Ok(unified) = self.unified.get_or_insert_async(&key, build).await;
+        unified
+    }
+
+    /// Drops the indexes of versions `current` says are no longer served
+    /// (each holds its entries' models).
     pub fn keep_only(&self, current: impl Fn(&str, u64) -> bool) {
         self.segments
             .retain(|(gateway, version), _| current(gateway, *version));
+        self.unified
+            .retain(|_, v| v.versions.iter().all(|(g, version)| current(g, *version)));
     }
 }
 

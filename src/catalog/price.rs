@@ -35,6 +35,11 @@ impl Price {
         parse(text, SCALE).ok().map(Price)
     }
 
+    /// The sum, unless it would overflow (no real price comes near).
+    pub fn checked_add(self, other: Price) -> Option<Price> {
+        self.0.checked_add(other.0).map(Price)
+    }
+
     /// A query bound in USD per million tokens (`"0.5"`, `"3"`).
     pub fn per_million(text: &str) -> Result<Self, BadPrice> {
         parse(text, SCALE - 6).map(Price)

@@ -55,15 +55,18 @@ pub enum Sort {
     PriceHighToLow,
     /// `context_length`, largest first; unknown last.
     ContextHighToLow,
+    /// Most gateways first (the unified catalog only), then by name.
+    Offers,
 }
 
 impl Sort {
-    const NAMES: [(&'static str, Sort); 5] = [
+    const NAMES: [(&'static str, Sort); 6] = [
         ("name", Sort::Name),
         ("newest", Sort::Newest),
         ("pricing-low-to-high", Sort::PriceLowToHigh),
         ("pricing-high-to-low", Sort::PriceHighToLow),
         ("context-high-to-low", Sort::ContextHighToLow),
+        ("offers", Sort::Offers),
     ];
 
     fn parse(value: &str) -> Result<Self, QueryError> {

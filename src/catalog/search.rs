@@ -16,6 +16,8 @@ use crate::gateways::Model;
 /// A query's answer: the page, how many matched, and the facet counts.
 pub struct Found<'a> {
     pub page: Vec<&'a Model>,
+    /// Where each model of the page is: (segment, position).
+    pub positions: Vec<(usize, u32)>,
     pub total: usize,
     pub facets: Option<Facets>,
 }
@@ -41,11 +43,12 @@ pub fn search<'a>(segments: &'a [(&'a str, Arc<Segment>)], query: &Query) -> Fou
         Some(sort) => sorted(segments, &matches, sort, query.offset, limit),
     };
     let page = picked
-        .into_iter()
-        .map(|(s, i)| &segments[s].1.models[i as usize])
+        .iter()
+        .map(|&(s, i)| &segments[s].1.models[i as usize])
         .collect();
     Found {
         page,
+        positions: picked,
         total,
         facets,
     }
@@ -54,13 +57,15 @@ pub fn search<'a>(segments: &'a [(&'a str, Arc<Segment>)], query: &Query) -> Fou
 /// The positions of `segment` that pass every filter of `query`.
 fn matching(segment: &Segment, query: &Query) -> RoaringBitmap {
     let mut found = segment.all();
+    // In a unified catalog, `gateway=` keeps the models those gateways
+    // offer (an entry's segment was selected by gateway already).
+    if let Some(gateways) = &query.gateways
+        && !segment.gateways.is_empty()
+    {
+        found &= any_of(&segment.gateways, gateways);
+    }
     if !query.authors.is_empty() {
-        let any: RoaringBitmap = query
-            .authors
-            .iter()
-            .filter_map(|a| segment.authors.get(a.as_str()))
-            .fold(RoaringBitmap::new(), |acc, b| acc | b);
-        found &= any;
+        found &= any_of(&segment.authors, &query.authors);
     }
     for (wanted, postings) in [
         (&query.input_modalities, &segment.input_modalities),
@@ -81,6 +86,14 @@ fn matching(segment: &Segment, query: &Query) -> RoaringBitmap {
         found.retain(|i| admits(segment, i as usize, query));
     }
     found
+}
+
+/// The positions holding any of `values`.
+fn any_of(postings: &Postings, values: &[String]) -> RoaringBitmap {
+    values
+        .iter()
+        .filter_map(|v| postings.get(v.as_str()))
+        .fold(RoaringBitmap::new(), |acc, b| acc | b)
 }
 
 /// The positions among `candidates` whose search text contains `word`:
@@ -112,8 +125,12 @@ fn admits(segment: &Segment, i: usize, query: &Query) -> bool {
 fn facets(segments: &[(&str, Arc<Segment>)], matches: &[RoaringBitmap]) -> Facets {
     let mut facets = Facets::default();
     for ((gateway, segment), found) in segments.iter().zip(matches) {
-        if !found.is_empty() {
-            *facets.gateway.entry((*gateway).to_owned()).or_default() += found.len();
+        if segment.gateways.is_empty() {
+            if !found.is_empty() {
+                *facets.gateway.entry((*gateway).to_owned()).or_default() += found.len();
+            }
+        } else {
+            count(&mut facets.gateway, &segment.gateways, found);
         }
         count(&mut facets.author, &segment.authors, found);
         count(

@@ -68,6 +68,7 @@ struct Entry {
     timeout: Option<String>,
     enabled: Option<bool>,
     max_body_bytes: Option<usize>,
+    author: Option<String>,
 }
 
 /// Reads `path`; `env` looks up API key variables.
@@ -154,10 +155,23 @@ fn build(entry: Entry, dir: &Path, default_timeout: Duration) -> Result<Built, S
             api_key: None,
             timeout,
             max_body_bytes: entry.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            author: author(entry.author)?,
         },
         key_env: entry.api_key_env,
         enabled: entry.enabled.unwrap_or(true),
     })
+}
+
+/// An author as the unified catalog spells it: lowercase, no `/`.
+fn author(raw: Option<String>) -> Result<Option<String>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let author = raw.trim().to_lowercase();
+    if author.is_empty() || author.contains('/') || author.contains(char::is_whitespace) {
+        return Err(format!(
+            "author {raw:?}: one word such as \"openai\" or \"meta-llama\""
+        ));
+    }
+    Ok(Some(author))
 }
 
 fn skip_reason(built: &Built, env: &impl Fn(&str) -> Option<String>) -> Option<String> {

@@ -50,6 +50,9 @@ pub struct Gateway {
     /// Bound on the whole fetch, all pages included.
     pub timeout: Duration,
     pub max_body_bytes: usize,
+    /// Who made the models this gateway serves when their ids and
+    /// `owned_by` do not say (`author = "anthropic"`), for the unified catalog.
+    pub author: Option<String>,
 }
 
 /// Which adapter reads the gateway (one module each).

@@ -25,6 +25,10 @@ pub struct Model {
     pub pricing: Option<Pricing>,
     pub top_provider: Option<TopProvider>,
     pub supported_parameters: Option<Vec<String>>,
+    /// The Hugging Face repository of the weights, where the gateway says
+    /// (OpenRouter does): what links other gateways' ids to this model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hugging_face_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]

@@ -32,6 +32,7 @@ fn record(v: &Value) -> Option<Model> {
         description: json::string(v, "description"),
         created: json::integer(v, "created"),
         owned_by: json::string(v, "owned_by"),
+        hugging_face_id: json::string(v, "hugging_face_id").filter(|h| !h.trim().is_empty()),
         context_length: json::count(v, "context_length"),
         architecture: v
             .get("architecture")

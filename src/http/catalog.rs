@@ -58,7 +58,7 @@ pub fn cors() -> CorsLayer {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-struct CatalogParams {
+pub(super) struct CatalogParams {
     /// `a,b`: offers from these gateways only (404 for an unknown id).
     gateway: Option<String>,
     /// Case-insensitive; every whitespace-separated word must occur in the id or name.
@@ -154,7 +154,7 @@ async fn all_models(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let query = parse_query(raw.as_deref())?;
+    let query = models_query(raw.as_deref())?;
     let selected;
     let selection = match &query.gateways {
         Some(ids) => {
@@ -181,7 +181,7 @@ async fn gateway_models(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let query = parse_query(raw.as_deref())?;
+    let query = models_query(raw.as_deref())?;
     if query.gateways.is_some() {
         return Err(ApiError::BadRequest(
             "gateway: not taken here, the path names the gateway; use /api/models?gateway=a,b for several".into(),
@@ -251,13 +251,26 @@ async fn spliced(
     tail: impl FnOnce(&Summary) -> String,
     cache: CacheHeaders,
 ) -> Answer {
+    spliced_in(state, views::head(), gzip, key, source, tail, cache).await
+}
+
+/// `<head><cached view><tail>`, gzip-encoded or not.
+pub(super) async fn spliced_in(
+    state: &AppState,
+    head: &'static [u8],
+    gzip: bool,
+    key: &str,
+    source: views::Source,
+    tail: impl FnOnce(&Summary) -> String,
+    cache: CacheHeaders,
+) -> Answer {
     if gzip {
         let page = state.views.gzip(key, source).await;
-        let parts = views::gzip_parts(views::head(), &page, tail(&page.summary).as_bytes());
+        let parts = views::gzip_parts(head, &page, tail(&page.summary).as_bytes());
         Answer::new(parts.to_vec(), true, cache)
     } else {
         let page = state.views.json(key, source).await;
-        let head = Bytes::from_static(views::head());
+        let head = Bytes::from_static(head);
         let parts = vec![head, page.data.clone(), Bytes::from(tail(&page.summary))];
         Answer::new(parts, false, cache)
     }
@@ -331,29 +344,37 @@ async fn catalog_response(
         return not_modified(&cache);
     }
     let source = page_source(state, views, query).await;
-    let states: BTreeMap<&str, GatewayState> = views
-        .iter()
-        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
-        .collect();
-    let states = serde_json::to_string(&states).expect("BUG: gateway states serialise");
-    let tail = |summary: &Summary| {
-        let mut tail = format!(",\"gateways\":{states},\"total\":{}", summary.total);
-        if let Some(facets) = &summary.facets {
-            tail.push_str(",\"facets\":");
-            tail.push_str(std::str::from_utf8(facets).expect("BUG: facets are JSON"));
-        }
-        tail.push('}');
-        tail
-    };
+    let states = states_json(views, now);
+    let tail = |summary: &Summary| list_tail(&states, summary);
     let answer = spliced(state, gzip, &key, source, tail, cache).await;
     let answer = Arc::new(answer.reusable(valid_until(views, now), reads(views)));
     state.views.keep_answer(answer_key, Arc::clone(&answer));
     answer.respond(headers)
 }
 
+/// Each gateway's state, as JSON: `{"<id>":{"status":…},…}`.
+pub(super) fn states_json(views: &[GatewayView], now: u64) -> String {
+    let states: BTreeMap<&str, GatewayState> = views
+        .iter()
+        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
+        .collect();
+    serde_json::to_string(&states).expect("BUG: gateway states serialise")
+}
+
+/// `,"gateways":…,"total":N[,"facets":…]}`: what follows a list's `data`.
+pub(super) fn list_tail(states: &str, summary: &Summary) -> String {
+    let mut tail = format!(",\"gateways\":{states},\"total\":{}", summary.total);
+    if let Some(facets) = &summary.facets {
+        tail.push_str(",\"facets\":");
+        tail.push_str(std::str::from_utf8(facets).expect("BUG: facets are JSON"));
+    }
+    tail.push('}');
+    tail
+}
+
 /// Until when an answer assembled `now` may be reused: the end of its time
 /// slot, or sooner when an entry in it turns stale or expires.
-fn valid_until(views: &[GatewayView], now: u64) -> u64 {
+pub(super) fn valid_until(views: &[GatewayView], now: u64) -> u64 {
     let slot_end = (now / views::ANSWER_TTL_MS + 1) * views::ANSWER_TTL_MS;
     views
         .iter()
@@ -369,7 +390,7 @@ fn valid_until(views: &[GatewayView], now: u64) -> u64 {
 }
 
 /// Each gateway's read outcome, counted again whenever the answer is reused.
-fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
+pub(super) fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
     views
         .iter()
         .map(|v| (v.gateway.id.clone(), v.outcome))
@@ -377,7 +398,7 @@ fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
 }
 
 /// What a page depends on: the query and each entry's version.
-fn view_key(query: &str, views: &[GatewayView]) -> String {
+pub(super) fn view_key(query: &str, views: &[GatewayView]) -> String {
     use std::fmt::Write;
     let mut key = String::with_capacity(query.len() + views.len() * 24);
     key.push_str(query);
@@ -420,14 +441,26 @@ async fn page_source(
     })
 }
 
+/// The query of `/api/models`: offers are listed one by one there.
+fn models_query(raw: Option<&str>) -> Result<catalog::Query, ApiError> {
+    let query = parse_query(raw)?;
+    if query.sort == Some(catalog::Sort::Offers) {
+        return Err(ApiError::BadRequest(
+            "sort: offers orders the unified catalog (/api/catalog); here each offer is listed on its own"
+                .into(),
+        ));
+    }
+    Ok(query)
+}
+
 /// The query string, read strictly (a bad one is a 400 naming the parameter).
-fn parse_query(raw: Option<&str>) -> Result<catalog::Query, ApiError> {
+pub(super) fn parse_query(raw: Option<&str>) -> Result<catalog::Query, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("unreadable query string: {e}")))?;
     catalog::Query::parse(&pairs).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-fn not_modified(cache: &CacheHeaders) -> Response {
+pub(super) fn not_modified(cache: &CacheHeaders) -> Response {
     with_cache_headers(StatusCode::NOT_MODIFIED.into_response(), cache)
 }
 

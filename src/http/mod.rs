@@ -12,6 +12,7 @@ mod health;
 mod metrics;
 mod negotiate;
 mod openapi;
+mod unified;
 mod views;
 mod warm;
 
@@ -53,7 +54,7 @@ fn router_and_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         api.merge(part);
         router.method_not_allowed_fallback(error::method_not_allowed)
     };
-    let catalog = group(catalog::routes()).layer(catalog::cors());
+    let catalog = group(catalog::routes().merge(unified::routes())).layer(catalog::cors());
     let router = Router::new()
         .merge(catalog)
         .merge(group(warm::routes()))
@@ -64,6 +65,7 @@ fn router_and_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     api.merge(<catalog::HandRouted as utoipa::OpenApi>::openapi());
+    api.merge(<unified::HandRouted as utoipa::OpenApi>::openapi());
     (router, api)
 }
 

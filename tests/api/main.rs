@@ -13,6 +13,7 @@ mod admin;
 mod alerts;
 mod catalog;
 mod cluster;
+mod compatible;
 mod consistency;
 mod finding;
 mod harness;

@@ -10,10 +10,14 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Every route of the SPEC, and the service's own document.
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 22] = [
     ("get", "/api/models"),
     ("get", "/api/models/{gateway}"),
     ("get", "/api/models/{gateway}/{model}"),
+    ("get", "/api/catalog"),
+    ("get", "/api/catalog/{id}"),
+    ("get", "/v1/models"),
+    ("get", "/api/v1/models"),
     ("get", "/api/gateways"),
     ("get", "/api/cache/warm-models"),
     ("post", "/api/cache/warm-models"),

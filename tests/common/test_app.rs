@@ -232,7 +232,7 @@ impl Builder {
         )
         .expect("valid test gateways");
         let app = match self.store {
-            Some(store) => App::with_store(&config, gateways, store),
+            Some(store) => App::with_store(&config, gateways, store).expect("the app builds"),
             None => App::with_gateways(&config, gateways).expect("the app builds"),
         };
         let state = app.state().clone();
