@@ -1213,16 +1213,29 @@ async fn every_model_of_every_gateway_is_one_offer() {
 async fn an_offer_id_or_alias_resolves_to_its_model_and_an_unknown_id_is_404() {
     let (app, _mocks) = warmed_app().await;
 
+    // The record of `GET /api/catalog/<id>`, under `data` like the other
+    // one-model answers (`/api/models/<gateway>/<id>`).
     let get = |path: String| {
         let app = &app;
         async move {
             let (status, _, body) = app.get_json(&path).await;
-            (status, body)
+            let record = if status == 200 {
+                body["data"].clone()
+            } else {
+                body
+            };
+            (status, record)
         }
     };
     let (status, canonical) = get("/api/catalog/meta-llama/llama-3.3-70b-instruct".into()).await;
     assert_eq!(status, 200, "{canonical}");
     assert_eq!(canonical["id"], "meta-llama/llama-3.3-70b-instruct");
+    let catalog = Catalog::read(&app).await;
+    assert_eq!(
+        &canonical,
+        catalog.record_of("groq", "llama-3.3-70b-versatile"),
+        "the same record as in the list"
+    );
     for other in [
         "llama-3.3-70b-versatile",
         "llama-3.3-70b",
