@@ -28,4 +28,5 @@ mod startup;
 mod store;
 mod swr;
 mod tls;
+mod unified;
 mod warm_api;
