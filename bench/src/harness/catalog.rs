@@ -146,9 +146,8 @@ pub async fn catalog(rig: &Rig) -> Result<CatalogResults, String> {
 
     for (size, figure) in sizes.iter().zip(&mut figures) {
         let (rss_kb, peak_kb) = rss(size.instance.proc.pid());
-        figure.rss_kb = rss_kb;
+        figure.rss_after_load_kb = rss_kb;
         figure.peak_rss_kb = peak_kb;
-        figure.rss_per_100k_mib = figure.rss_per_100k_mib();
     }
     mock.revise(REVISED).await?;
     for (size, figure) in sizes.iter().zip(&mut figures) {
@@ -207,13 +206,19 @@ async fn prepare(rig: &Rig, size: &Sized) -> Result<CatalogSize, String> {
     let (build_s, built) = increase(&before, &after, "segment");
 
     let groups = size.groups();
+    let mut rss_kb = 0;
     let mut matched = 0;
     let mut matches = 0;
     for sample in 0..SAMPLES {
-        // Spread over the groups and over the laps of word pairs.
-        let k = sample * (groups * catalog::code_pairs().len() / SAMPLES).max(1);
+        // Spread over the groups, each with another pair of words.
+        let lap = sample % catalog::code_pairs().len();
+        let k = lap * groups + sample * groups / SAMPLES;
         let q = catalog::catalog_q(k, groups).replace(' ', "%20");
         let total = total_of(rig, &format!("{base}{Q_HEAD}{q}{Q_TAIL}")).await?;
+        if sample == 0 {
+            // Before any other query's views: what the catalog itself holds.
+            (rss_kb, _) = rss(size.instance.proc.pid());
+        }
         matched += usize::from(total > 0);
         matches += total;
     }
@@ -234,9 +239,10 @@ async fn prepare(rig: &Rig, size: &Sized) -> Result<CatalogSize, String> {
         q_sampled: SAMPLES,
         q_matched: matched,
         q_mean_matches: matches as f64 / SAMPLES as f64,
-        rss_kb: 0,
+        rss_kb,
+        rss_after_load_kb: 0,
         peak_rss_kb: 0,
-        rss_per_100k_mib: 0.0,
+        rss_per_100k_mib: rss_kb as f64 / 1024.0 * 100_000.0 / size.models().max(1) as f64,
         rebuild: None,
     })
 }
