@@ -387,7 +387,7 @@ async fn rebuild(rig: &Rig, size: &Sized) -> Result<Rebuild, String> {
         .filter(|(_, s)| *s > 0.0)
         .collect();
     eprintln!(
-        "bench: catalog {} models: {gateway} changed; warm {warm_ms:.1} ms, segment rebuilt in {:.2} ms ({segments} built), visible {visible_ms:.1} ms after the warm ({queries} queries)",
+        "bench: catalog {} models: {gateway} changed; warm {warm_ms:.1} ms, segment rebuilt in {:.2} ms ({segments} built), visible {visible_ms:.1} ms after the warm ({queries} request(s))",
         size.models(),
         segment_s * 1000.0
     );
