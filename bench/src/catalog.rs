@@ -104,6 +104,105 @@ pub fn list_body(gateway: usize, models: usize) -> Vec<u8> {
         .expect("BUG: a JSON value serialises")
 }
 
+/// Models that share a search code: a `q` made from one code matches
+/// about this many models (fewer once filtered).
+pub const CODE_GROUP: usize = 4;
+/// Letters of a search code.
+pub const CODE_LEN: usize = 16;
+
+/// The search code of group `group`: [`CODE_LEN`] pseudo-random lowercase
+/// letters (MINSTD, `x ← 48271·x mod 2³¹−1`, after three warm-up steps).
+/// `bench/catalog-query.lua` computes the same letters in Lua (every
+/// intermediate stays below 2⁵³, so doubles are exact).
+pub fn code(group: usize) -> String {
+    const M: u64 = 2_147_483_647;
+    let mut x = (group as u64) % (M - 1) + 1;
+    for _ in 0..3 {
+        x = x * 48_271 % M;
+    }
+    (0..CODE_LEN)
+        .map(|_| {
+            x = x * 48_271 % M;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
+
+/// The words a catalog query takes from a code: every window of 4 and of 5
+/// letters. Any two of them match that code's models (and, by the odds of
+/// 4- and 5-letter coincidences, next to nothing else).
+pub fn code_words(code: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    for len in [4, 5] {
+        for start in 0..=code.len() - len {
+            words.push(&code[start..start + len]);
+        }
+    }
+    words
+}
+
+/// The `q` of catalog query number `k` over `groups` code groups: group
+/// `k mod groups`, then the next pair of its words on each lap, so no two
+/// requests of a run ask the same `q` (until `groups ×` [`code_pairs`]
+/// requests). Space-separated; `%20` in a URL.
+pub fn catalog_q(k: usize, groups: usize) -> String {
+    let groups = groups.max(1);
+    let code = code(k % groups);
+    let words = code_words(&code);
+    let pairs = code_pairs();
+    let (a, b) = pairs[(k / groups) % pairs.len()];
+    format!("{} {}", words[a], words[b])
+}
+
+/// The pairs `(a, b)`, `a < b`, of [`code_words`] indexes, in the order
+/// the Lua script walks them.
+pub fn code_pairs() -> Vec<(usize, usize)> {
+    let n = (CODE_LEN - 3) + (CODE_LEN - 4);
+    (0..n)
+        .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        .collect()
+}
+
+/// Model `i` of gateway `gateway` in the catalog scenario, where every
+/// gateway lists models of its own (100 gateways × 1,000 = 100,000
+/// distinct models): global index `gateway × per_gateway + i`, and the
+/// name carries its group's search [`code`] as a word of its own.
+pub fn catalog_model(gateway: usize, i: usize, per_gateway: usize) -> Value {
+    let index = gateway * per_gateway + i;
+    let mut record = model(gateway, index);
+    let name = format!(
+        "{} {}",
+        record["name"].as_str().unwrap_or_default(),
+        title(&code(index / CODE_GROUP))
+    );
+    record["name"] = Value::String(name);
+    record
+}
+
+/// The id of the model a revision adds to a gateway's list (catalog
+/// scenario): what a query for the change looks for.
+pub fn revised_id(gateway: usize, revision: usize) -> String {
+    format!("bench/revised-g{gateway:02}-r{revision}")
+}
+
+/// Gateway `gateway`'s body in the catalog scenario, after `revision`
+/// changes (each adds one model, [`revised_id`]).
+pub fn catalog_body(gateway: usize, models: usize, revision: usize) -> Vec<u8> {
+    let mut data: Vec<Value> = (0..models)
+        .map(|i| catalog_model(gateway, i, models))
+        .collect();
+    for r in 1..=revision {
+        let mut record = catalog_model(gateway, 0, models);
+        let id = revised_id(gateway, r);
+        record["name"] = Value::String(format!("Revised: {id}"));
+        record["canonical_slug"] = Value::String(id.clone());
+        record["id"] = Value::String(id);
+        data.push(record);
+    }
+    serde_json::to_vec(&json!({"object": "list", "data": data}))
+        .expect("BUG: a JSON value serialises")
+}
+
 /// USD per token from micro-dollars per million tokens, as OpenRouter
 /// writes it (`"0.00000015"`): exact decimal, no float.
 fn per_token(micro_per_million: usize) -> String {
@@ -162,5 +261,39 @@ mod tests {
         assert!(record["pricing"]["prompt"].is_string());
         let size = serde_json::to_vec(&record).unwrap().len();
         assert!((900..2000).contains(&size), "{size} bytes");
+    }
+    #[test]
+    fn codes_are_lowercase_letters_and_distinct() {
+        let a = code(0);
+        assert_eq!(a.len(), CODE_LEN);
+        assert!(a.bytes().all(|b| b.is_ascii_lowercase()));
+        let codes: std::collections::HashSet<String> = (0..30_000).map(code).collect();
+        assert_eq!(codes.len(), 30_000);
+    }
+
+    #[test]
+    fn catalog_queries_differ_and_match_their_group() {
+        let groups = 250;
+        let qs: std::collections::HashSet<String> = (0..groups * code_pairs().len())
+            .map(|k| catalog_q(k, groups))
+            .collect();
+        assert_eq!(qs.len(), groups * code_pairs().len());
+        // Query 7 names group 7: both words are in the names of its models.
+        let name = catalog_model(0, 7 * CODE_GROUP, 1000)["name"]
+            .as_str()
+            .unwrap()
+            .to_lowercase();
+        for word in catalog_q(7, groups).split(' ') {
+            assert!(name.contains(word), "{word} in {name}");
+        }
+    }
+
+    #[test]
+    fn a_revision_adds_one_model() {
+        let before: Value = serde_json::from_slice(&catalog_body(3, 5, 0)).unwrap();
+        let after: Value = serde_json::from_slice(&catalog_body(3, 5, 1)).unwrap();
+        assert_eq!(before["data"].as_array().unwrap().len(), 5);
+        assert_eq!(after["data"][5]["id"], revised_id(3, 1));
+        assert_eq!(after["data"][4], before["data"][4]);
     }
 }

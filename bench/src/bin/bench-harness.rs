@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use clap::Parser;
 use models_cache_bench::harness::report::{Meta, Results};
 use models_cache_bench::harness::rig::{self, Rig};
-use models_cache_bench::harness::{Options, cores, scenarios};
+use models_cache_bench::harness::{self, Options, cores, scenarios};
 use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
@@ -73,6 +73,11 @@ async fn run(opts: Options) -> Result<Results, String> {
     } else {
         Vec::new()
     };
+    let catalog = if o.runs("catalog") {
+        Some(harness::catalog::catalog(&rig).await?)
+    } else {
+        None
+    };
     let mut results = Results {
         meta: meta(&rig),
         hot,
@@ -80,6 +85,7 @@ async fn run(opts: Options) -> Result<Results, String> {
         warm,
         revalidation,
         stampedes,
+        catalog,
         targets: Vec::new(),
     };
     results.judge();

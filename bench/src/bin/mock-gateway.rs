@@ -4,13 +4,17 @@
 //!   its latency; counted.
 //! - `GET /stats` — per gateway: requests, body bytes, latency; requests in
 //!   flight now.
-//! - `POST /control` — `{"latency_ms":"2000"|"50..800","reset":true}`: change
-//!   latencies, zero the counters.
+//! - `POST /control` — `{"latency_ms":"2000"|"50..800","reset":true,"revise":n}`:
+//!   change latencies, zero the counters, change gateway `n`'s list (one
+//!   more model, [`catalog::revised_id`]; `--distinct` only).
+//!
+//! `--distinct` serves the catalog scenario's lists: every gateway its own
+//! models, each name carrying a search code ([`catalog::catalog_model`]).
 //!
 //! Prints `listening <addr>` on stdout once bound.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -36,16 +40,23 @@ struct Args {
     /// `800` or `50..800` (spread from the first gateway to the last), in ms.
     #[arg(long, default_value = "0")]
     latency_ms: String,
+    /// Every gateway lists models of its own, with search codes in their
+    /// names (the catalog scenario).
+    #[arg(long)]
+    distinct: bool,
 }
 
 struct Upstream {
-    body: Bytes,
+    body: Mutex<Bytes>,
+    revision: AtomicUsize,
     requests: AtomicUsize,
     latency_ms: AtomicU64,
 }
 
 struct Mock {
     upstreams: Vec<Upstream>,
+    models: usize,
+    distinct: bool,
     in_flight: AtomicUsize,
 }
 
@@ -57,13 +68,20 @@ async fn main() {
         .iter()
         .enumerate()
         .map(|(n, latency)| Upstream {
-            body: Bytes::from(catalog::list_body(n, args.models)),
+            body: Mutex::new(Bytes::from(if args.distinct {
+                catalog::catalog_body(n, args.models, 0)
+            } else {
+                catalog::list_body(n, args.models)
+            })),
+            revision: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             latency_ms: AtomicU64::new(latency.as_millis() as u64),
         })
         .collect();
     let mock = Arc::new(Mock {
         upstreams,
+        models: args.models,
+        distinct: args.distinct,
         in_flight: AtomicUsize::new(0),
     });
     let app = Router::new()
@@ -97,7 +115,7 @@ async fn models(State(mock): State<Arc<Mock>>, Path(n): Path<usize>) -> Response
     mock.in_flight.fetch_sub(1, Ordering::SeqCst);
     (
         [(header::CONTENT_TYPE, "application/json")],
-        upstream.body.clone(),
+        upstream.body(),
     )
         .into_response()
 }
@@ -109,7 +127,8 @@ async fn stats(State(mock): State<Arc<Mock>>) -> Json<serde_json::Value> {
         .map(|u| {
             json!({
                 "requests": u.requests.load(Ordering::SeqCst),
-                "bytes": u.body.len(),
+                "bytes": u.body().len(),
+                "revision": u.revision.load(Ordering::SeqCst),
                 "latency_ms": u.latency_ms.load(Ordering::SeqCst),
             })
         })
@@ -123,6 +142,17 @@ struct Control {
     latency_ms: Option<String>,
     #[serde(default)]
     reset: bool,
+    /// Gateway whose list changes (its revision goes up by one).
+    revise: Option<usize>,
+}
+
+impl Upstream {
+    fn body(&self) -> Bytes {
+        self.body
+            .lock()
+            .expect("BUG: a body lock is never poisoned")
+            .clone()
+    }
 }
 
 async fn control(State(mock): State<Arc<Mock>>, Json(control): Json<Control>) -> Response {
@@ -137,6 +167,20 @@ async fn control(State(mock): State<Arc<Mock>>, Json(control): Json<Control>) ->
             }
             Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
         }
+    }
+    if let Some(n) = control.revise {
+        if !mock.distinct {
+            return (StatusCode::BAD_REQUEST, "revise needs --distinct").into_response();
+        }
+        let Some(upstream) = mock.upstreams.get(n) else {
+            return (StatusCode::NOT_FOUND, "no such gateway").into_response();
+        };
+        let revision = upstream.revision.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = catalog::catalog_body(n, mock.models, revision);
+        *upstream
+            .body
+            .lock()
+            .expect("BUG: a body lock is never poisoned") = Bytes::from(body);
     }
     if control.reset {
         for upstream in &mock.upstreams {

@@ -57,6 +57,21 @@ impl Mock {
         Ok(())
     }
 
+    /// Changes gateway `n`'s list (one more model; `--distinct` mocks only).
+    pub async fn revise(&self, n: usize) -> Result<(), String> {
+        let response = self
+            .http
+            .post(format!("{}/control", self.base))
+            .json(&json!({"revise": n}))
+            .send()
+            .await
+            .map_err(|e| format!("mock control: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("mock revise answered {}", response.status()));
+        }
+        Ok(())
+    }
+
     pub async fn stats(&self) -> Result<MockStats, String> {
         get_json(&self.http, &format!("{}/stats", self.base)).await
     }

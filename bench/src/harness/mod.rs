@@ -5,6 +5,7 @@
 //! Everything it starts is a [`procs::Proc`], stopped when dropped; every
 //! wait is bounded.
 
+pub mod catalog;
 pub mod client;
 pub mod procs;
 pub mod report;
@@ -65,9 +66,13 @@ pub struct Options {
     #[arg(long, default_value_t = 1800)]
     pub deadline: u64,
     /// Scenarios to run, comma-separated: hot, memory, warm, revalidation,
-    /// stampede [default: all]. Revalidation compares with hot's p99.
+    /// stampede, catalog [default: all]. Revalidation compares with hot's p99.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Path of the unified catalog, asked by the catalog scenario's row (c)
+    /// (`?limit=50`); a 404 reports the row as not available.
+    #[arg(long, default_value = "/api/catalog")]
+    pub catalog_path: String,
     /// Keep the run's temporary directory (logs of every process).
     #[arg(long)]
     pub keep_logs: bool,

@@ -1,6 +1,7 @@
 //! The figures of a run, the issue's targets judged against them, and their
 //! rendering as `results.json` and `results.md`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -123,6 +124,122 @@ impl StampedeRow {
     }
 }
 
+/// The catalog scenario (issue 9): the same queries on two catalog sizes.
+#[derive(Debug, Serialize)]
+pub struct CatalogResults {
+    /// Row (c)'s path.
+    pub catalog_path: String,
+    /// The smaller catalog first.
+    pub sizes: Vec<CatalogSize>,
+    pub rows: Vec<CatalogRow>,
+    /// See [`CatalogResults::marginal_rss_per_100k_mib`].
+    pub marginal_rss_per_100k_mib: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CatalogSize {
+    pub gateways: usize,
+    pub models_per_gateway: usize,
+    pub models: usize,
+    /// The first full warm, request to answer.
+    pub warm_ms: u64,
+    /// Increase of `models_cache_index_build_seconds_sum{kind="segment"}`
+    /// over the first query after the warm: every gateway's index.
+    pub index_build_s: f64,
+    pub segments_built: u64,
+    pub first_query_ms: f64,
+    /// Generated `q` values asked before the load, and how many matched.
+    pub q_sampled: usize,
+    pub q_matched: usize,
+    pub q_mean_matches: f64,
+    /// Warmed and indexed, after the first query of row (a): the catalog,
+    /// not yet the views that later queries leave in the view caches.
+    pub rss_kb: u64,
+    /// After the load runs (the view and answer caches filled by them:
+    /// bounded, see `src/http/views.rs`).
+    pub rss_after_load_kb: u64,
+    pub peak_rss_kb: u64,
+    /// `rss_kb` scaled to 100,000 models (the fixed part included).
+    pub rss_per_100k_mib: f64,
+    pub rebuild: Option<Rebuild>,
+}
+
+impl CatalogResults {
+    /// RSS per 100,000 models at the margin: the instances' RSS difference
+    /// over their models' difference, so the process's fixed part drops out
+    /// (MiB; `None` with fewer than two sizes).
+    pub fn marginal_rss_per_100k_mib(&self) -> Option<f64> {
+        let (small, large) = (self.sizes.first()?, self.sizes.last()?);
+        let models = large.models.checked_sub(small.models).filter(|m| *m > 0)?;
+        let kb = large.rss_kb as f64 - small.rss_kb as f64;
+        Some(kb / 1024.0 * 100_000.0 / models as f64)
+    }
+}
+
+/// One gateway's list changed upstream, then that gateway alone was warmed.
+#[derive(Debug, Serialize)]
+pub struct Rebuild {
+    pub gateway: String,
+    /// Models in its new list.
+    pub models: usize,
+    pub warm_ms: f64,
+    /// Increase of the segment build histogram's sum (seconds) and count,
+    /// from before the warm to the first answer showing the change.
+    pub segment_build_s: f64,
+    pub segments_built: u64,
+    /// Other kinds of index that were rebuilt meanwhile, if any.
+    pub other_builds_s: BTreeMap<String, f64>,
+    pub visible: bool,
+    /// From the warm's answer to the first query answer showing the change.
+    pub visible_ms: f64,
+    /// Queries asked until then (the first one, unless it did not show yet).
+    pub queries: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CatalogRow {
+    pub name: String,
+    /// Its URL path (row (a): with the first request's `q`).
+    pub path: String,
+    /// `false` when the server answered 404 for the path.
+    pub available: bool,
+    pub small: Option<Measure>,
+    pub large: Option<Measure>,
+    /// Cost per request, large ÷ small: small req/s ÷ large req/s.
+    pub cost_by_rps: f64,
+    /// Large p50 ÷ small p50.
+    pub cost_by_p50: f64,
+}
+
+impl CatalogRow {
+    pub fn new(name: &str, path: &str, small: Measure, large: Measure) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            available: true,
+            cost_by_rps: small.rps / large.rps.max(f64::MIN_POSITIVE),
+            cost_by_p50: large.p50_ms / small.p50_ms.max(f64::MIN_POSITIVE),
+            small: Some(small),
+            large: Some(large),
+        }
+    }
+
+    pub fn unavailable(name: &str, path: &str) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            available: false,
+            small: None,
+            large: None,
+            cost_by_rps: f64::NAN,
+            cost_by_p50: f64::NAN,
+        }
+    }
+}
+
+/// Rows (a) and (b) carry the issue's goal on the cost ratio.
+const CATALOG_GOAL: f64 = 1.5;
+
 #[derive(Debug, Serialize)]
 pub struct Target {
     pub name: String,
@@ -174,6 +291,7 @@ pub struct Results {
     pub warm: Option<Warm>,
     pub revalidation: Option<Revalidation>,
     pub stampedes: Vec<StampedeRow>,
+    pub catalog: Option<CatalogResults>,
     pub targets: Vec<Target>,
 }
 
@@ -242,8 +360,15 @@ impl Results {
                 s.burst.requests > 0 && s.burst.ok == s.burst.requests,
             ));
         }
+        if let Some(c) = &self.catalog {
+            self.judge_catalog(c, &mut targets);
+        }
         let load_errors = self.load_errors();
-        if !load_errors.is_empty() || !self.hot.is_empty() || self.revalidation.is_some() {
+        if !load_errors.is_empty()
+            || !self.hot.is_empty()
+            || self.revalidation.is_some()
+            || self.catalog.is_some()
+        {
             let total: u64 = load_errors.iter().map(|(_, n)| n).sum();
             let figure = if load_errors.is_empty() {
                 "none".to_owned()
@@ -277,6 +402,50 @@ impl Results {
         self.targets = targets;
     }
 
+    fn judge_catalog(&self, c: &CatalogResults, targets: &mut Vec<Target>) {
+        let (Some(small), Some(large)) = (c.sizes.first(), c.sizes.last()) else {
+            return;
+        };
+        for row in c.rows.iter().filter(|r| r.available).take(2) {
+            targets.push(Target::performance(
+                format!(
+                    "catalog {}: {} ÷ {} models, cost",
+                    row.name,
+                    count(large.models),
+                    count(small.models)
+                ),
+                "≤ 1.5× (by req/s)",
+                format!(
+                    "{:.2}× by req/s, {:.2}× by p50",
+                    row.cost_by_rps, row.cost_by_p50
+                ),
+                row.cost_by_rps <= CATALOG_GOAL,
+            ));
+        }
+        for size in &c.sizes {
+            targets.push(Target::correctness(
+                format!("catalog {} models: generated q match", count(size.models)),
+                "≥ 80 % of sampled q match a model",
+                format!(
+                    "{}/{} ({:.1} models each)",
+                    size.q_matched, size.q_sampled, size.q_mean_matches
+                ),
+                size.q_matched * 5 >= size.q_sampled * 4,
+            ));
+            if let Some(r) = &size.rebuild {
+                targets.push(Target::correctness(
+                    format!(
+                        "catalog {} models: a changed gateway shows after its warm",
+                        count(size.models)
+                    ),
+                    "shown within 30 s",
+                    format!("{:.1} ms, {}", r.visible_ms, queries(r.queries)),
+                    r.visible,
+                ));
+            }
+        }
+    }
+
     /// The load runs on models-cache in which wrk counted errors. (Those of
     /// the comparison servers show in their tables; they say nothing of the
     /// service.)
@@ -291,6 +460,18 @@ impl Results {
             .collect();
         if let Some(r) = &self.revalidation {
             runs.push(("during revalidation".into(), r.service.errors));
+        }
+        if let Some(c) = &self.catalog {
+            for row in &c.rows {
+                for (size, m) in c.sizes.iter().zip([&row.small, &row.large]) {
+                    if let Some(m) = m {
+                        runs.push((
+                            format!("catalog {} on {} models", row.name, count(size.models)),
+                            m.errors,
+                        ));
+                    }
+                }
+            }
         }
         runs.retain(|(_, errors)| *errors > 0);
         runs
@@ -326,34 +507,36 @@ impl Results {
             m.models_per_gateway,
             m.kind
         );
-        let _ = writeln!(out, "## Hot reads\n");
-        let _ = writeln!(
-            out,
-            "| read | encoding | models-cache req/s | p50 | p99 | limit req/s | p50 | p99 | nginx req/s | p50 | p99 | × limit | × nginx | body |"
-        );
-        let _ = writeln!(
-            out,
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-        );
-        for r in &self.hot {
+        if !self.hot.is_empty() {
+            let _ = writeln!(out, "## Hot reads\n");
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | **{:.2}** | **{:.2}** | {} |",
-                r.name,
-                if r.gzip { "gzip" } else { "identity" },
-                rps(&r.service),
-                ms(r.service.p50_ms),
-                ms(r.service.p99_ms),
-                rps(&r.limit),
-                ms(r.limit.p50_ms),
-                ms(r.limit.p99_ms),
-                rps(&r.nginx),
-                ms(r.nginx.p50_ms),
-                ms(r.nginx.p99_ms),
-                r.vs_limit,
-                r.vs_nginx,
-                kib(r.service.bytes_per_request)
+                "| read | encoding | models-cache req/s | p50 | p99 | limit req/s | p50 | p99 | nginx req/s | p50 | p99 | × limit | × nginx | body |"
             );
+            let _ = writeln!(
+                out,
+                "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+            );
+            for r in &self.hot {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | **{:.2}** | **{:.2}** | {} |",
+                    r.name,
+                    if r.gzip { "gzip" } else { "identity" },
+                    rps(&r.service),
+                    ms(r.service.p50_ms),
+                    ms(r.service.p99_ms),
+                    rps(&r.limit),
+                    ms(r.limit.p50_ms),
+                    ms(r.limit.p99_ms),
+                    rps(&r.nginx),
+                    ms(r.nginx.p50_ms),
+                    ms(r.nginx.p99_ms),
+                    r.vs_limit,
+                    r.vs_nginx,
+                    kib(r.service.bytes_per_request)
+                );
+            }
         }
         if let Some(r) = &self.revalidation {
             let _ = writeln!(
@@ -410,22 +593,24 @@ impl Results {
                 w.upstream_requests
             );
         }
-        let _ = writeln!(
-            out,
-            "\n## Stampedes ({} concurrent reads, upstreams take 1 s)\n",
-            self.stampedes.first().map_or(0, |s| s.burst.requests)
-        );
-        let _ = writeln!(
-            out,
-            "| case | server | reads ok | slowest read | upstream requests per gateway (min–max) |"
-        );
-        let _ = writeln!(out, "|---|---|--:|--:|--:|");
-        for s in &self.stampedes {
+        if !self.stampedes.is_empty() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {}/{} | {} ms | {}–{} |",
-                s.case, s.server, s.burst.ok, s.burst.requests, s.burst.max_ms, s.min, s.max
+                "\n## Stampedes ({} concurrent reads, upstreams take 1 s)\n",
+                self.stampedes.first().map_or(0, |s| s.burst.requests)
             );
+            let _ = writeln!(
+                out,
+                "| case | server | reads ok | slowest read | upstream requests per gateway (min–max) |"
+            );
+            let _ = writeln!(out, "|---|---|--:|--:|--:|");
+            for s in &self.stampedes {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {}/{} | {} ms | {}–{} |",
+                    s.case, s.server, s.burst.ok, s.burst.requests, s.burst.max_ms, s.min, s.max
+                );
+            }
         }
         if let Some(mem) = &self.memory {
             let _ = writeln!(out, "\n## Memory\n");
@@ -446,7 +631,10 @@ impl Results {
                 mib(mem.service_peak_rss_kb * 1024)
             );
         }
-        let _ = writeln!(out, "\n## Targets (issue 5)\n");
+        if let Some(c) = &self.catalog {
+            catalog_markdown(&mut out, c);
+        }
+        let _ = writeln!(out, "\n## Targets (issues 5 and 9)\n");
         let _ = writeln!(out, "| target | kind | goal | figure | |");
         let _ = writeln!(out, "|---|---|---|---|---|");
         for t in &self.targets {
@@ -465,6 +653,119 @@ impl Results {
         }
         out
     }
+}
+
+fn catalog_markdown(out: &mut String, c: &CatalogResults) {
+    let (Some(small), Some(large)) = (c.sizes.first(), c.sizes.last()) else {
+        return;
+    };
+    let (s, l) = (count(small.models), count(large.models));
+    let _ = writeln!(
+        out,
+        "\n## Catalog queries ({s} models: {} gateways × {}; {l}: {} × {})\n",
+        small.gateways, small.models_per_gateway, large.gateways, large.models_per_gateway
+    );
+    let _ = writeln!(
+        out,
+        "| query | {s} req/s | p50 | p99 | {l} req/s | p50 | p99 | cost {l} ÷ {s} (req/s) | (p50) |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for r in &c.rows {
+        match (&r.small, &r.large) {
+            (Some(a), Some(b)) => {
+                let _ = writeln!(
+                    out,
+                    "| {} `{}` | {} | {} | {} | {} | {} | {} | **{:.2}×** | {:.2}× |",
+                    r.name,
+                    r.path,
+                    rps(a),
+                    ms(a.p50_ms),
+                    ms(a.p99_ms),
+                    rps(b),
+                    ms(b.p50_ms),
+                    ms(b.p99_ms),
+                    r.cost_by_rps,
+                    r.cost_by_p50
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "| {} `{}` | not available (404) | | | | | | | |",
+                    r.name, r.path
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n| catalog | first warm | index build, all gateways | sampled q matching | RSS indexed | per 100,000 models | RSS after the loads | peak RSS | one gateway changed: warm | its segment rebuilt | change shown after the warm |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for size in &c.sizes {
+        let rebuild = size.rebuild.as_ref().map_or_else(
+            || "| | |".to_owned(),
+            |r| {
+                let others: Vec<String> = r
+                    .other_builds_s
+                    .iter()
+                    .map(|(kind, s)| format!(", {kind} {:.2} ms", s * 1000.0))
+                    .collect();
+                format!(
+                    "{:.1} ms | {:.2} ms ({} segment{}, {} models{}) | {} |",
+                    r.warm_ms,
+                    r.segment_build_s * 1000.0,
+                    r.segments_built,
+                    if r.segments_built == 1 { "" } else { "s" },
+                    r.models,
+                    others.concat(),
+                    if r.visible {
+                        format!("{:.1} ms ({})", r.visible_ms, queries(r.queries))
+                    } else {
+                        "**not shown**".to_owned()
+                    }
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "| {} models | {} ms | {:.1} ms ({} segments) | {}/{} ({:.1} models each) | {} | {:.1} MiB | {} | {} | {rebuild}",
+            count(size.models),
+            size.warm_ms,
+            size.index_build_s * 1000.0,
+            size.segments_built,
+            size.q_matched,
+            size.q_sampled,
+            size.q_mean_matches,
+            mib(size.rss_kb * 1024),
+            size.rss_per_100k_mib,
+            mib(size.rss_after_load_kb * 1024),
+            mib(size.peak_rss_kb * 1024),
+        );
+    }
+    if let Some(m) = c.marginal_rss_per_100k_mib {
+        let _ = writeln!(
+            out,
+            "\nRSS per 100,000 models at the margin (the two instances' RSS difference over their models' difference): **{m:.1} MiB**."
+        );
+    }
+}
+
+fn queries(n: usize) -> String {
+    format!("{n} quer{}", if n == 1 { "y" } else { "ies" })
+}
+
+/// `100000` → `100,000`.
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn rps(m: &Measure) -> String {

@@ -172,11 +172,20 @@ impl Rig {
 
     /// Starts another models-cache instance (the stampede's three).
     pub fn service(&self, config: &ServiceConfig<'_>) -> Result<Instance, String> {
-        let gateways_file = self.dir.join("gateways.toml");
+        self.service_with(config, &self.dir.join("gateways.toml"))
+    }
+
+    /// Starts a models-cache instance on another gateways file (the catalog
+    /// scenario's).
+    pub fn service_with(
+        &self,
+        config: &ServiceConfig<'_>,
+        gateways_file: &Path,
+    ) -> Result<Instance, String> {
         RigStart {
             opts: &self.opts,
             dir: &self.dir,
-            gateways_file: &gateways_file,
+            gateways_file,
             redis_port: self.redis_port,
             server_cpus: self.server_cpus.as_deref(),
         }

@@ -26,7 +26,7 @@ const STAMPEDE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on an instance's start and on its entries changing state.
 const START: Duration = Duration::from_secs(30);
 
-fn load_of(rig: &Rig) -> Load<'_> {
+pub(super) fn load_of(rig: &Rig) -> Load<'_> {
     Load {
         threads: rig.opts.threads,
         connections: rig.opts.connections,
@@ -76,7 +76,7 @@ pub async fn hot(rig: &Rig) -> Result<Vec<HotRow>, String> {
 }
 
 /// wrk blocks; it runs off the async workers.
-async fn blocking(load: &Load<'_>, url: String, gzip: bool) -> Result<Measure, String> {
+pub(super) async fn blocking(load: &Load<'_>, url: String, gzip: bool) -> Result<Measure, String> {
     tokio::task::block_in_place(|| load.run(&url, gzip))
 }
 
@@ -116,7 +116,7 @@ pub async fn memory(rig: &Rig) -> Result<Memory, String> {
 }
 
 /// VmRSS and VmHWM of `pid`, in KiB (0 when unreadable).
-fn rss(pid: u32) -> (u64, u64) {
+pub(super) fn rss(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
