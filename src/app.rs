@@ -34,6 +34,8 @@ pub struct AppState {
     pub views: Arc<crate::http::Views>,
     /// The entries' indexes, by gateway and version.
     pub indexes: Arc<crate::catalog::Indexes>,
+    /// Reads of gateway selections, shared within a 100 ms slot.
+    pub snapshots: Arc<crate::http::Snapshots>,
     /// What the unified catalog groups by besides the rules.
     pub aliases: Arc<Aliases>,
 }
@@ -99,6 +101,7 @@ impl App {
             views: Arc::default(),
             indexes: Arc::default(),
             aliases: Arc::new(aliases),
+            snapshots: Arc::default(),
             warmer: Arc::new(Warmer::new(Arc::clone(&engine))),
             engine,
             gateways: Arc::new(gateways),

@@ -119,9 +119,11 @@ impl Segment {
         self.models.is_empty()
     }
 
-    /// Every position.
+    /// Every position (a run per 65,536: no per-model work).
     pub fn all(&self) -> RoaringBitmap {
-        RoaringBitmap::from_sorted_iter(0..self.len()).expect("BUG: a range is sorted")
+        let mut all = RoaringBitmap::new();
+        all.insert_range(0..self.len());
+        all
     }
 
     /// Positions in `sort`'s order.

@@ -54,18 +54,26 @@ pub fn search<'a>(segments: &'a [(&'a str, Arc<Segment>)], query: &Query) -> Fou
     }
 }
 
-/// The positions of `segment` that pass every filter of `query`.
+/// The positions of `segment` that pass every filter of `query`: the most
+/// selective bitmaps (the words' trigrams) first, so the others intersect
+/// few positions; the whole segment only when nothing narrows it.
 fn matching(segment: &Segment, query: &Query) -> RoaringBitmap {
-    let mut found = segment.all();
+    let mut found = Narrowed::All;
+    for word in &query.words {
+        found.intersect(&trigram_candidates(segment, word));
+        if found.is_empty() {
+            return RoaringBitmap::new();
+        }
+    }
     // In a unified catalog, `gateway=` keeps the models those gateways
     // offer (an entry's segment was selected by gateway already).
     if let Some(gateways) = &query.gateways
         && !segment.gateways.is_empty()
     {
-        found &= any_of(&segment.gateways, gateways);
+        found.intersect(&any_of(&segment.gateways, gateways));
     }
     if !query.authors.is_empty() {
-        found &= any_of(&segment.authors, &query.authors);
+        found.intersect(&any_of(&segment.authors, &query.authors));
     }
     for (wanted, postings) in [
         (&query.input_modalities, &segment.input_modalities),
@@ -74,13 +82,17 @@ fn matching(segment: &Segment, query: &Query) -> RoaringBitmap {
     ] {
         for value in wanted {
             match postings.get(value.as_str()) {
-                Some(bitmap) => found &= bitmap,
+                Some(bitmap) => found.intersect(bitmap),
                 None => return RoaringBitmap::new(),
             }
         }
     }
+    let mut found = match found {
+        Narrowed::All => segment.all(),
+        Narrowed::To(bitmap) => bitmap,
+    };
     for word in &query.words {
-        found = containing(segment, found, word);
+        found.retain(|i| segment.texts[i as usize].contains(word.as_str()));
     }
     if query.context.is_some() || query.prompt.is_set() || query.completion.is_set() || query.free {
         found.retain(|i| admits(segment, i as usize, query));
@@ -96,20 +108,43 @@ fn any_of(postings: &Postings, values: &[String]) -> RoaringBitmap {
         .fold(RoaringBitmap::new(), |acc, b| acc | b)
 }
 
-/// The positions among `candidates` whose search text contains `word`:
-/// narrowed by the word's trigrams first, then checked.
-fn containing(segment: &Segment, mut candidates: RoaringBitmap, word: &str) -> RoaringBitmap {
+/// Positions so far: every one, or these.
+enum Narrowed {
+    All,
+    To(RoaringBitmap),
+}
+
+impl Narrowed {
+    fn intersect(&mut self, bitmap: &RoaringBitmap) {
+        match self {
+            Narrowed::All => *self = Narrowed::To(bitmap.clone()),
+            Narrowed::To(found) => *found &= bitmap,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Narrowed::To(found) if found.is_empty())
+    }
+}
+
+/// The positions whose search text holds every trigram of `word` (a
+/// superset of those containing it, checked afterwards); every position
+/// for a word under three bytes.
+fn trigram_candidates(segment: &Segment, word: &str) -> RoaringBitmap {
+    let mut candidates = Narrowed::All;
     for window in word.as_bytes().windows(3) {
         match segment.trigrams.get(&[window[0], window[1], window[2]]) {
-            Some(bitmap) => candidates &= bitmap,
+            Some(bitmap) => candidates.intersect(bitmap),
             None => return RoaringBitmap::new(),
         }
         if candidates.is_empty() {
-            return candidates;
+            return RoaringBitmap::new();
         }
     }
-    candidates.retain(|i| segment.texts[i as usize].contains(word));
-    candidates
+    match candidates {
+        Narrowed::All => segment.all(),
+        Narrowed::To(bitmap) => bitmap,
+    }
 }
 
 fn admits(segment: &Segment, i: usize, query: &Query) -> bool {

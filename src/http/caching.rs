@@ -19,15 +19,46 @@ pub struct CacheHeaders {
     x_cache: &'static str,
 }
 
+/// What every answer read from the same gateway states shares: the states'
+/// part of the ETag (digested once), `Cache-Control` and `X-Cache`. Answers
+/// to many queries over one read each add their query to it.
+#[derive(Clone)]
+pub struct StateHeaders {
+    digest: [u8; 32],
+    cache_control: String,
+    x_cache: &'static str,
+}
+
+impl StateHeaders {
+    pub fn new(views: &[GatewayView], now: u64) -> Self {
+        Self {
+            digest: states_digest(views, now),
+            cache_control: cache_control(views, now),
+            x_cache: ReadOutcome::header_value(views.iter().map(|v| v.outcome)),
+        }
+    }
+
+    /// The headers of the answer to `fingerprint` (the query: filter,
+    /// page…) over these states.
+    pub fn for_query(&self, fingerprint: &str) -> CacheHeaders {
+        let mut hash = Sha256::new();
+        hash.update(self.digest);
+        hash.update(fingerprint.as_bytes());
+        let digest = hash.finalize();
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        CacheHeaders {
+            etag: format!("W/\"{hex}\""),
+            cache_control: self.cache_control.clone(),
+            x_cache: self.x_cache,
+        }
+    }
+}
+
 impl CacheHeaders {
     /// `fingerprint` distinguishes responses built from the same entries
     /// (the query: filter, page…).
     pub fn new(views: &[GatewayView], now: u64, fingerprint: &str) -> Self {
-        Self {
-            etag: etag(views, now, fingerprint),
-            cache_control: cache_control(views, now),
-            x_cache: ReadOutcome::header_value(views.iter().map(|v| v.outcome)),
-        }
+        StateHeaders::new(views, now).for_query(fingerprint)
     }
 
     /// Whether the client's `If-None-Match` already names this response.
@@ -51,11 +82,11 @@ impl CacheHeaders {
     }
 }
 
-/// Weak, because `age_ms` in the body changes every millisecond while the
-/// catalog itself does not: the tag follows the entries' versions and states.
-fn etag(views: &[GatewayView], now: u64, fingerprint: &str) -> String {
+/// The ETag is weak, because `age_ms` in the body changes every millisecond
+/// while the catalog itself does not: the tag follows the entries' versions
+/// and states (digested here) and the query.
+fn states_digest(views: &[GatewayView], now: u64) -> [u8; 32] {
     let mut hash = Sha256::new();
-    hash.update(fingerprint.as_bytes());
     for view in views {
         hash.update(view.gateway.id.as_bytes());
         hash.update(
@@ -68,9 +99,7 @@ fn etag(views: &[GatewayView], now: u64, fingerprint: &str) -> String {
         hash.update(view.error.as_deref().unwrap_or("").as_bytes());
         hash.update([0]);
     }
-    let digest = hash.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("W/\"{hex}\"")
+    hash.finalize().into()
 }
 
 /// `s-maxage` runs to the earliest `fresh_until`, `stale-while-revalidate`

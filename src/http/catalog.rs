@@ -163,8 +163,16 @@ async fn all_models(
         }
         None => &state.gateways.active,
     };
+    let scope = match &query.gateways {
+        Some(_) => selection
+            .iter()
+            .map(|g| g.id.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "*".to_owned(),
+    };
     let raw = raw.unwrap_or_default();
-    Ok(catalog_response(&state, selection, query, &format!("*|{raw}"), &headers).await)
+    Ok(catalog_response(&state, selection, query, (&scope, &raw), &headers).await)
 }
 
 /// One gateway's models.
@@ -188,8 +196,9 @@ async fn gateway_models(
         ));
     }
     let gateway = find_gateway(&state.gateways, &gateway)?;
-    let scope = format!("{}|{}", gateway.id, raw.unwrap_or_default());
-    Ok(catalog_response(&state, &[gateway], query, &scope, &headers).await)
+    let scope = gateway.id.clone();
+    let raw = raw.unwrap_or_default();
+    Ok(catalog_response(&state, &[gateway], query, (&scope, &raw), &headers).await)
 }
 
 /// One model by id (ids may contain `/`).
@@ -311,43 +320,45 @@ fn describe<'a>(gateway: &'a Gateway, view: &'a GatewayView, now: u64) -> Gatewa
 
 /// A catalog answer: the page of models comes from the views cache (built
 /// once per query and entry versions, from the entries' indexes), spliced
-/// with a fresh `gateways` state. `scope` tells apart the raw requests whose
-/// answers are reused for a moment.
+/// with a fresh `gateways` state. `scope` names the selection (its read is
+/// shared for a moment by every query over it) and the raw query (whose
+/// answer is reused for a moment).
 async fn catalog_response(
     state: &AppState,
     selection: &[Arc<Gateway>],
     mut query: catalog::Query,
-    scope: &str,
+    (selection_scope, raw): (&str, &str),
     headers: &HeaderMap,
 ) -> Response {
     let now = now_ms();
     let gzip = accepts_gzip(headers);
     // The hot path: an answer assembled moments ago from the same state.
     let generation = state.engine.generation();
-    let answer_key = format!("{scope}|{generation}|{}|{gzip}", now / views::ANSWER_TTL_MS);
+    let answer_key = format!(
+        "{selection_scope}?{raw}|{generation}|{}|{gzip}",
+        now / views::ANSWER_TTL_MS
+    );
     if let Some(answer) = state.views.answer(&answer_key, now) {
         answer.count_reads(state.engine.stats());
         return answer.respond(headers);
     }
-    let views = state.engine.read(selection).await;
-    let views = &views[..];
-    let available = views
-        .iter()
-        .filter_map(|v| v.entry.as_ref())
-        .map(|e| e.models.len())
-        .sum();
-    query.clamp_paging(available);
+    let snapshot = state
+        .snapshots
+        .read(state, selection_scope, selection)
+        .await;
+    query.clamp_paging(snapshot.available);
     let query_key = query.key();
-    let key = view_key(&query_key, views);
-    let cache = CacheHeaders::new(views, now, &query_key);
+    let key = format!("{query_key}{}", snapshot.versions);
+    let cache = snapshot.headers.for_query(&query_key);
     if cache.not_modified(headers) {
         return not_modified(&cache);
     }
-    let source = page_source(state, views, query).await;
-    let states = states_json(views, now);
-    let tail = |summary: &Summary| list_tail(&states, summary);
+    let segments = snapshot.segments(state).await;
+    let source = page_source(segments, query);
+    let tail = |summary: &Summary| list_tail(&snapshot.states, summary);
     let answer = spliced(state, gzip, &key, source, tail, cache).await;
-    let answer = Arc::new(answer.reusable(valid_until(views, now), reads(views)));
+    let answer = answer.reusable(snapshot.valid_until, Arc::clone(&snapshot.reads));
+    let answer = Arc::new(answer);
     state.views.keep_answer(answer_key, Arc::clone(&answer));
     answer.respond(headers)
 }
@@ -397,32 +408,9 @@ pub(super) fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
         .collect()
 }
 
-/// What a page depends on: the query and each entry's version.
-pub(super) fn view_key(query: &str, views: &[GatewayView]) -> String {
-    use std::fmt::Write;
-    let mut key = String::with_capacity(query.len() + views.len() * 24);
-    key.push_str(query);
-    for view in views {
-        let version = view.entry.as_ref().map_or(0, |e| e.fetched_at);
-        let _ = write!(key, "|{}={version}", view.gateway.id);
-    }
-    key
-}
-
 /// Builds the page off the request path: the query over the entries'
 /// indexes (each built once per entry version), then serialised.
-async fn page_source(
-    state: &AppState,
-    views: &[GatewayView],
-    query: catalog::Query,
-) -> views::Source {
-    let mut segments = Vec::with_capacity(views.len());
-    for view in views {
-        if let Some(entry) = &view.entry {
-            let segment = state.indexes.segment(&view.gateway.id, entry).await;
-            segments.push((view.gateway.id.clone(), segment));
-        }
-    }
+fn page_source(segments: super::snapshot::Segments, query: catalog::Query) -> views::Source {
     Box::new(move || {
         let segments: Vec<(&str, _)> = segments
             .iter()

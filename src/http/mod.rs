@@ -12,6 +12,7 @@ mod health;
 mod metrics;
 mod negotiate;
 mod openapi;
+mod snapshot;
 mod unified;
 mod views;
 mod warm;
@@ -24,6 +25,7 @@ use axum::extract::rejection::BytesRejection;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+pub use snapshot::Snapshots;
 pub use views::Views;
 
 use crate::app::AppState;

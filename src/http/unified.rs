@@ -18,16 +18,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::caching::CacheHeaders;
-use super::catalog::{
-    list_tail, not_modified, parse_query, reads, spliced_in, states_json, valid_until, view_key,
-};
+use super::catalog::{list_tail, not_modified, parse_query, spliced_in};
 use super::error::ErrorBody;
 use super::negotiate::accepts_gzip;
 use super::views::{self, JsonView, Summary};
 use super::{ApiError, select_gateways};
 use crate::app::AppState;
-use crate::cache::{GatewayView, now_ms};
+use crate::cache::now_ms;
 use crate::catalog::unified::{Match, Offer, Unified};
 use crate::catalog::{self, Versioned};
 use crate::gateways::Model;
@@ -208,20 +205,19 @@ async fn one_unified(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = now_ms();
-    let views = state.engine.read(&state.gateways.active).await;
-    let catalog = unified_of(&state, &views).await;
+    let snapshot = state
+        .snapshots
+        .read(&state, "*", &state.gateways.active)
+        .await;
+    let catalog = snapshot.unified(&state).await;
     let Some(position) = catalog.unified.find(&id, &state.aliases) else {
         return Err(ApiError::NotFound(format!(
             "no model {id:?} in the catalog: give a canonical id (author/slug), an offer's id or an alias"
         )));
     };
-    let statuses = statuses(&views, now);
-    let key = format!(
-        "unified-one|{}",
-        view_key(&format!("{position}|{statuses:?}"), &views)
-    );
-    let cache = CacheHeaders::new(&views, now, &key);
+    let statuses = Arc::clone(&snapshot.statuses);
+    let key = format!("unified-one|{position}|{statuses:?}{}", snapshot.versions);
+    let cache = snapshot.headers.for_query(&key);
     if cache.not_modified(&headers) {
         return Ok(not_modified(&cache));
     }
@@ -233,8 +229,7 @@ async fn one_unified(
             summary: Summary::default(),
         }
     });
-    let states = states_json(&views, now);
-    let tail = |_: &Summary| format!(",\"gateways\":{states}}}");
+    let tail = |_: &Summary| format!(",\"gateways\":{}}}", snapshot.states);
     let gzip = accepts_gzip(&headers);
     let answer = spliced_in(&state, views::head(), gzip, &key, source, tail, cache).await;
     Ok(answer.respond(&headers))
@@ -266,46 +261,29 @@ async fn list(
         answer.count_reads(state.engine.stats());
         return Ok(answer.respond(&headers));
     }
-    let views = state.engine.read(&state.gateways.active).await;
-    let catalog = unified_of(&state, &views).await;
+    let snapshot = state
+        .snapshots
+        .read(&state, "*", &state.gateways.active)
+        .await;
+    let catalog = snapshot.unified(&state).await;
     query.clamp_paging(catalog.unified.segment.len() as usize);
-    let statuses = statuses(&views, now);
+    let statuses = Arc::clone(&snapshot.statuses);
     let query_key = format!("{shape:?}|{}|{statuses:?}", query.key());
-    let key = view_key(&query_key, &views);
-    let cache = CacheHeaders::new(&views, now, &query_key);
+    let key = format!("{query_key}{}", snapshot.versions);
+    let cache = snapshot.headers.for_query(&query_key);
     if cache.not_modified(&headers) {
         return Ok(not_modified(&cache));
     }
     let source: views::Source = Box::new(move || page(&catalog, &query, shape, &statuses));
-    let states = states_json(&views, now);
     let tail = |summary: &Summary| match shape {
-        Shape::Catalog => list_tail(&states, summary),
+        Shape::Catalog => list_tail(&snapshot.states, summary),
         Shape::OpenAi | Shape::OpenRouter => "}".to_owned(),
     };
     let answer = spliced_in(&state, shape.head(), gzip, &key, source, tail, cache).await;
-    let answer = Arc::new(answer.reusable(valid_until(&views, now), reads(&views)));
+    let answer = answer.reusable(snapshot.valid_until, Arc::clone(&snapshot.reads));
+    let answer = Arc::new(answer);
     state.views.keep_answer(answer_key, Arc::clone(&answer));
     Ok(answer.respond(&headers))
-}
-
-/// The unified catalog of the entries read.
-async fn unified_of(state: &AppState, views: &[GatewayView]) -> Arc<Versioned> {
-    let entries = views
-        .iter()
-        .filter_map(|v| Some((Arc::clone(&v.gateway), v.entry.clone()?)))
-        .collect();
-    state
-        .indexes
-        .unified(entries, Arc::clone(&state.aliases))
-        .await
-}
-
-/// `fresh` or `stale`, by gateway (what offers say of themselves).
-fn statuses(views: &[GatewayView], now: u64) -> BTreeMap<String, &'static str> {
-    views
-        .iter()
-        .map(|v| (v.gateway.id.clone(), v.state(now)))
-        .collect()
 }
 
 /// The page of `query` in `shape`, serialised.

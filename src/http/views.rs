@@ -117,7 +117,7 @@ pub struct Answer {
     /// Reused until then (ms since epoch); 0: not reusable.
     valid_until: u64,
     /// Each gateway's read outcome, counted again on reuse.
-    reads: Vec<(String, ReadOutcome)>,
+    reads: Arc<[(String, ReadOutcome)]>,
 }
 
 impl Answer {
@@ -136,12 +136,12 @@ impl Answer {
             parts,
             cache,
             valid_until: 0,
-            reads: Vec::new(),
+            reads: Arc::new([]),
         }
     }
 
     /// This answer, reusable until `valid_until`.
-    pub fn reusable(self, valid_until: u64, reads: Vec<(String, ReadOutcome)>) -> Self {
+    pub fn reusable(self, valid_until: u64, reads: Arc<[(String, ReadOutcome)]>) -> Self {
         Self {
             valid_until,
             reads,
@@ -151,7 +151,7 @@ impl Answer {
 
     /// A reuse is a read like any other for the stats and metrics.
     pub fn count_reads(&self, stats: &Stats) {
-        for (gateway, outcome) in &self.reads {
+        for (gateway, outcome) in self.reads.iter() {
             stats.read(gateway, *outcome);
         }
     }

@@ -1,0 +1,156 @@
+//! A read of a selection of gateways, shared by every list answer of the
+//! same 100 ms slot and engine generation.
+//!
+//! An answer needs, besides its query, what the read gives: each gateway's
+//! entry and state, the states as JSON (`age_ms` included, hence the slot),
+//! the states' part of the caching headers, the entries' versions for the
+//! view keys, and the entries' indexes. All of that costs in proportion to
+//! the number of gateways; a stream of distinct queries (no answer reusable)
+//! over 100 gateways would pay it on every request. A snapshot pays it once
+//! per slot, so such a query costs what its own search and page cost.
+//!
+//! Reusing a read within its slot is what answer reuse already does: a stale
+//! gateway's revalidation starts on the slot's first read, and reuses count
+//! as reads in the stats.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use tokio::sync::OnceCell;
+
+use super::caching::StateHeaders;
+use super::catalog::{reads, states_json, valid_until};
+use super::views::ANSWER_TTL_MS;
+use crate::app::AppState;
+use crate::cache::{GatewayView, ReadOutcome, now_ms};
+use crate::catalog::{Segment, Versioned};
+use crate::gateways::Gateway;
+
+/// Each entry's index, with its gateway id, in gateway order.
+pub type Segments = Arc<Vec<(String, Arc<Segment>)>>;
+
+/// Snapshots kept: a few selections × the current and previous slots.
+const SNAPSHOTS: usize = 64;
+
+pub struct Snapshot {
+    pub views: Vec<GatewayView>,
+    /// The gateways' states as JSON: `{"<id>":{"status":…},…}`.
+    pub states: Arc<str>,
+    pub headers: StateHeaders,
+    /// `|<id>=<version>…`: what a view key adds to its query.
+    pub versions: String,
+    /// Models held by the entries read (before any filter).
+    pub available: usize,
+    /// Reusable until then (ms since epoch).
+    pub valid_until: u64,
+    pub reads: Arc<[(String, ReadOutcome)]>,
+    /// `fresh` or `stale` by gateway, as offers report it.
+    pub statuses: Arc<BTreeMap<String, &'static str>>,
+    segments: OnceCell<Segments>,
+    unified: OnceCell<Arc<Versioned>>,
+}
+
+#[derive(Default)]
+pub struct Snapshots {
+    cache: SnapshotCache,
+}
+
+struct SnapshotCache(Cache<String, Arc<Snapshot>>);
+
+impl Default for SnapshotCache {
+    fn default() -> Self {
+        Self(Cache::new(SNAPSHOTS))
+    }
+}
+
+impl Snapshots {
+    /// The read of `selection` (named `scope`) for this slot: reused when
+    /// one was made in it at the current generation, else read now.
+    pub async fn read(
+        &self,
+        state: &AppState,
+        scope: &str,
+        selection: &[Arc<Gateway>],
+    ) -> Arc<Snapshot> {
+        let now = now_ms();
+        let key = format!(
+            "{scope}|{}|{}",
+            state.engine.generation(),
+            now / ANSWER_TTL_MS
+        );
+        if let Some(snapshot) = self.cache.0.get(&key).filter(|s| now < s.valid_until) {
+            for (gateway, outcome) in snapshot.reads.iter() {
+                state.engine.stats().read(gateway, *outcome);
+            }
+            return snapshot;
+        }
+        let views = state.engine.read(selection).await;
+        let snapshot = Arc::new(Snapshot::of(views, now));
+        self.cache.0.insert(key, Arc::clone(&snapshot));
+        snapshot
+    }
+}
+
+impl Snapshot {
+    fn of(views: Vec<GatewayView>, now: u64) -> Self {
+        let mut versions = String::with_capacity(views.len() * 24);
+        for view in &views {
+            let version = view.entry.as_ref().map_or(0, |e| e.fetched_at);
+            let _ = write!(versions, "|{}={version}", view.gateway.id);
+        }
+        Self {
+            states: states_json(&views, now).into(),
+            headers: StateHeaders::new(&views, now),
+            available: views
+                .iter()
+                .filter_map(|v| v.entry.as_ref())
+                .map(|e| e.models.len())
+                .sum(),
+            valid_until: valid_until(&views, now),
+            reads: reads(&views).into(),
+            statuses: Arc::new(
+                views
+                    .iter()
+                    .map(|v| (v.gateway.id.clone(), v.state(now)))
+                    .collect(),
+            ),
+            versions,
+            views,
+            segments: OnceCell::new(),
+            unified: OnceCell::new(),
+        }
+    }
+
+    /// Each entry's index, in gateway order (built once per entry version).
+    pub async fn segments(&self, state: &AppState) -> Segments {
+        let build = async {
+            let mut segments = Vec::with_capacity(self.views.len());
+            for view in &self.views {
+                if let Some(entry) = &view.entry {
+                    let segment = state.indexes.segment(&view.gateway.id, entry).await;
+                    segments.push((view.gateway.id.clone(), segment));
+                }
+            }
+            Arc::new(segments)
+        };
+        Arc::clone(self.segments.get_or_init(|| build).await)
+    }
+
+    /// The unified catalog of the entries read.
+    pub async fn unified(&self, state: &AppState) -> Arc<Versioned> {
+        let build = async {
+            let entries = self
+                .views
+                .iter()
+                .filter_map(|v| Some((Arc::clone(&v.gateway), v.entry.clone()?)))
+                .collect();
+            state
+                .indexes
+                .unified(entries, Arc::clone(&state.aliases))
+                .await
+        };
+        Arc::clone(self.unified.get_or_init(|| build).await)
+    }
+}
