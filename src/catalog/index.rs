@@ -27,7 +27,7 @@ pub type Postings = BTreeMap<Box<str>, RoaringBitmap>;
 pub type Trigram = [u8; 3];
 
 pub struct Segment {
-    pub models: Arc<Vec<Model>>,
+    pub models: Models,
     /// For a unified catalog: which models each gateway offers (empty for
     /// one entry's segment, whose gateway is the segment's own).
     pub gateways: Postings,
@@ -49,6 +49,54 @@ pub struct Segment {
     orders: [Order; 6],
 }
 
+/// The models a segment indexes: one entry's list, or several lists back
+/// to back, shared with their entries (never copied).
+pub struct Models {
+    parts: Vec<Arc<Vec<Model>>>,
+    /// Position of each part's first model.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl Models {
+    pub fn one(models: Arc<Vec<Model>>) -> Self {
+        Self::concat(vec![models])
+    }
+
+    pub fn concat(parts: Vec<Arc<Vec<Model>>>) -> Self {
+        // An empty part holds no position: left out, so each start is a model's.
+        let parts: Vec<_> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+        let mut starts = Vec::with_capacity(parts.len());
+        let mut len = 0;
+        for part in &parts {
+            starts.push(len);
+            len += part.len();
+        }
+        Self { parts, starts, len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Model> {
+        self.parts.iter().flat_map(|part| part.iter())
+    }
+}
+
+impl std::ops::Index<usize> for Models {
+    type Output = Model;
+
+    fn index(&self, position: usize) -> &Model {
+        let part = self.starts.partition_point(|&start| start <= position) - 1;
+        &self.parts[part][position - self.starts[part]]
+    }
+}
+
 /// A sort order: positions in that order, and each position's rank in it.
 struct Order {
     permutation: Vec<u32>,
@@ -62,9 +110,36 @@ impl Segment {
         Self::build_grouped(models, Vec::new())
     }
 
+    /// Indexes several entries' lists back to back, in gateway order (each
+    /// list shared, not copied), with each gateway's models as a posting
+    /// list: one segment for queries over every gateway.
+    pub fn build_merged(parts: Vec<(String, Arc<Vec<Model>>)>) -> Self {
+        let mut ranges = Vec::with_capacity(parts.len());
+        let mut start = 0u32;
+        for (gateway, models) in &parts {
+            let end = start + models.len() as u32;
+            ranges.push((gateway.clone(), start..end));
+            start = end;
+        }
+        let models = Models::concat(parts.into_iter().map(|(_, m)| m).collect());
+        let mut segment = Self::build_from(models, Vec::new());
+        for (gateway, range) in ranges {
+            segment
+                .gateways
+                .entry(gateway.into())
+                .or_default()
+                .insert_range(range);
+        }
+        segment
+    }
+
     /// Indexes the unified catalog's `models`, each offered as the
     /// `(gateway, offer id)` pairs of `offers` (searched too).
     pub fn build_grouped(models: Arc<Vec<Model>>, offers: Vec<Vec<(&str, &str)>>) -> Self {
+        Self::build_from(Models::one(models), offers)
+    }
+
+    fn build_from(models: Models, offers: Vec<Vec<(&str, &str)>>) -> Self {
         let mut texts: Vec<Box<str>> = models.iter().map(search_text).collect();
         let mut gateways = Postings::new();
         for (i, offered) in offers.iter().enumerate() {

@@ -41,11 +41,20 @@ const SEGMENTS: usize = 512;
 /// Unified catalogs kept: the current one, and the last while a change lands.
 const UNIFIED: usize = 2;
 
-/// The segments of the entries being served, by gateway and version, and
-/// the unified catalog of the current versions.
+/// The segments of the entries being served, by gateway and version, the
+/// segment of all of them together, and the unified catalog.
 pub struct Indexes {
     segments: Cache<(String, u64), Arc<Segment>>,
     unified: Cache<String, Arc<Versioned>>,
+    merged: Cache<String, Arc<Merged>>,
+    /// Merged segments being built, by key.
+    building: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Every gateway's entry in one segment, and the versions it holds.
+pub struct Merged {
+    pub segment: Arc<Segment>,
+    versions: Vec<(String, u64)>,
 }
 
 /// A unified catalog and the entry versions it groups.
@@ -59,6 +68,8 @@ impl Default for Indexes {
         Self {
             segments: Cache::new(SEGMENTS),
             unified: Cache::new(UNIFIED),
+            merged: Cache::new(UNIFIED),
+            building: Default::default(),
         }
     }
 }
@@ -119,6 +130,49 @@ impl Indexes {
         unified
     }
 
+    /// One segment over every entry of `entries` (in gateway order), if one
+    /// was built for exactly these versions (named `key`). If not, it starts
+    /// building one off the async threads and answers `None`: the caller
+    /// searches the entries' own segments meanwhile (the same answers, at a
+    /// cost per gateway instead of once).
+    pub fn merged(
+        self: &Arc<Self>,
+        key: &str,
+        entries: Vec<(String, Entry)>,
+    ) -> Option<Arc<Segment>> {
+        if let Some(merged) = self.merged.get(key) {
+            return Some(Arc::clone(&merged.segment));
+        }
+        let starts = self
+            .building
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned());
+        if starts {
+            let indexes = Arc::clone(self);
+            let key = key.to_owned();
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let versions = entries
+                    .iter()
+                    .map(|(g, e)| (g.clone(), e.fetched_at))
+                    .collect();
+                let parts = entries.into_iter().map(|(g, e)| (g, e.models)).collect();
+                let segment = Arc::new(Segment::build_merged(parts));
+                crate::telemetry::metrics::index_built("merged", started.elapsed());
+                indexes
+                    .merged
+                    .insert(key.clone(), Arc::new(Merged { segment, versions }));
+                indexes
+                    .building
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            });
+        }
+        None
+    }
+
     /// Drops the indexes of versions `current` says are no longer served
     /// (each holds its entries' models).
     pub fn keep_only(&self, current: impl Fn(&str, u64) -> bool) {
@@ -126,6 +180,8 @@ impl Indexes {
             .retain(|(gateway, version), _| current(gateway, *version));
         self.unified
             .retain(|_, v| v.versions.iter().all(|(g, version)| current(g, *version)));
+        self.merged
+            .retain(|_, m| m.versions.iter().all(|(g, version)| current(g, *version)));
     }
 }
 

@@ -366,3 +366,33 @@ fn a_dense_and_a_sparse_match_page_the_same_in_a_large_segment() {
         assert_eq!(page, all[5..8], "{query}");
     }
 }
+
+#[test]
+fn one_merged_segment_answers_as_the_entries_own_segments_do() {
+    let separate = catalog();
+    let parts = separate
+        .iter()
+        .map(|(gateway, segment)| {
+            let models: Vec<Model> = segment.models.iter().cloned().collect();
+            ((*gateway).to_owned(), Arc::new(models))
+        })
+        .collect();
+    let merged = vec![("*", Arc::new(Segment::build_merged(parts)))];
+    for query in [
+        "",
+        "q=llama",
+        "q=gpt+mini",
+        "sort=pricing-low-to-high",
+        "sort=newest&offset=2&limit=3",
+        "sort=name&input_modalities=image",
+        "context=100000&sort=context-high-to-low",
+        "max_price=1&facets=true",
+        "author=meta-llama&facets=true",
+    ] {
+        let (a, b) = (run(&separate, query), run(&merged, query));
+        let ids = |found: &Found| found.page.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b), "{query}");
+        assert_eq!(a.total, b.total, "{query}");
+        assert_eq!(a.facets, b.facets, "{query}");
+    }
+}

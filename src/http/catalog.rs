@@ -353,7 +353,9 @@ async fn catalog_response(
     if cache.not_modified(headers) {
         return not_modified(&cache);
     }
-    let segments = snapshot.segments(state).await;
+    let segments = snapshot
+        .search_segments(state, selection_scope == "*")
+        .await;
     let source = page_source(segments, query);
     let tail = |summary: &Summary| list_tail(&snapshot.states, summary);
     let answer = spliced(state, gzip, &key, source, tail, cache).await;

@@ -49,6 +49,8 @@ pub struct Snapshot {
     /// `fresh` or `stale` by gateway, as offers report it.
     pub statuses: Arc<BTreeMap<String, &'static str>>,
     segments: OnceCell<Segments>,
+    /// The merged segment, once it is found built.
+    merged: std::sync::OnceLock<Segments>,
     unified: OnceCell<Arc<Versioned>>,
 }
 
@@ -119,8 +121,30 @@ impl Snapshot {
             versions,
             views,
             segments: OnceCell::new(),
+            merged: std::sync::OnceLock::new(),
             unified: OnceCell::new(),
         }
+    }
+
+    /// What a query over the whole selection searches: the merged segment
+    /// of every entry when `merge` (the selection is every gateway) and it
+    /// is built for these versions, else each entry's own.
+    pub async fn search_segments(&self, state: &AppState, merge: bool) -> Segments {
+        if merge && self.views.len() > 1 {
+            if let Some(merged) = self.merged.get() {
+                return Arc::clone(merged);
+            }
+            let entries = self
+                .views
+                .iter()
+                .filter_map(|v| Some((v.gateway.id.clone(), v.entry.clone()?)))
+                .collect();
+            if let Some(merged) = state.indexes.merged(&self.versions, entries) {
+                let merged = Arc::new(vec![("*".to_owned(), merged)]);
+                return Arc::clone(self.merged.get_or_init(|| merged));
+            }
+        }
+        self.segments(state).await
     }
 
     /// Each entry's index, in gateway order (built once per entry version).
