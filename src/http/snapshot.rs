@@ -149,15 +149,17 @@ impl Snapshot {
 
     /// Each entry's index, in gateway order (built once per entry version).
     pub async fn segments(&self, state: &AppState) -> Segments {
+        // Concurrently: the first query after a start or a change may
+        // build many segments, one blocking task each.
         let build = async {
-            let mut segments = Vec::with_capacity(self.views.len());
-            for view in &self.views {
-                if let Some(entry) = &view.entry {
+            let segments = self.views.iter().filter_map(|view| {
+                let entry = view.entry.as_ref()?;
+                Some(async move {
                     let segment = state.indexes.segment(&view.gateway.id, entry).await;
-                    segments.push((view.gateway.id.clone(), segment));
-                }
-            }
-            Arc::new(segments)
+                    (view.gateway.id.clone(), segment)
+                })
+            });
+            Arc::new(futures::future::join_all(segments).await)
         };
         Arc::clone(self.segments.get_or_init(|| build).await)
     }

@@ -142,6 +142,46 @@ struct OpenRouterModel<'a> {
     per_request_limits: Option<()>,
 }
 
+/// `/api/catalog`'s answer (spliced from cached views; this type gives its
+/// shape to the API document).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct UnifiedCatalog<'a> {
+    data: Vec<UnifiedModel<'a>>,
+    /// Each gateway's state, as in `/api/models`.
+    #[schema(value_type = Object)]
+    gateways: (),
+    /// Matches before paging.
+    total: usize,
+    /// With `facets=true`: counts over every match, by value.
+    #[schema(value_type = Option<Object>)]
+    facets: Option<()>,
+}
+
+/// `/api/catalog/<id>`'s answer.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct OneUnified<'a> {
+    data: UnifiedModel<'a>,
+    #[schema(value_type = Object)]
+    gateways: (),
+}
+
+/// OpenAI's list: `{"object":"list","data":[…]}`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct OpenAiList<'a> {
+    object: &'static str,
+    data: Vec<OpenAiModel<'a>>,
+}
+
+/// OpenRouter's list: `{"data":[…]}`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct OpenRouterList<'a> {
+    data: Vec<OpenRouterModel<'a>>,
+}
+
 const HEADERS: &str =
     "ETag, Cache-Control (s-maxage, stale-while-revalidate) and X-Cache: HIT|STALE|MISS";
 
@@ -149,7 +189,7 @@ const HEADERS: &str =
 #[utoipa::path(get, path = "/api/catalog", tag = "catalog",
     params(super::catalog::CatalogParams),
     responses(
-        (status = 200, description = HEADERS, body = Vec<UnifiedModel>),
+        (status = 200, description = HEADERS, body = UnifiedCatalog),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 404, description = "Unknown gateway in `gateway=`", body = ErrorBody),
@@ -166,7 +206,7 @@ async fn unified_catalog(
 #[utoipa::path(get, path = "/v1/models", tag = "catalog",
     params(super::catalog::CatalogParams),
     responses(
-        (status = 200, description = HEADERS, body = Vec<OpenAiModel>),
+        (status = 200, description = HEADERS, body = OpenAiList),
         (status = 400, description = "Bad query", body = ErrorBody),
     ))]
 async fn openai_list(
@@ -181,7 +221,7 @@ async fn openai_list(
 #[utoipa::path(get, path = "/api/v1/models", tag = "catalog",
     params(super::catalog::CatalogParams),
     responses(
-        (status = 200, description = HEADERS, body = Vec<OpenRouterModel>),
+        (status = 200, description = HEADERS, body = OpenRouterList),
         (status = 400, description = "Bad query", body = ErrorBody),
     ))]
 async fn openrouter_list(
@@ -196,7 +236,7 @@ async fn openrouter_list(
 #[utoipa::path(get, path = "/api/catalog/{id}", tag = "catalog",
     params(("id" = String, Path, description = "A canonical id, an offer's own id, or an alias (slashes included)")),
     responses(
-        (status = 200, description = HEADERS, body = UnifiedModel),
+        (status = 200, description = HEADERS, body = OneUnified),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 404, description = "No model has that id", body = ErrorBody),
     ))]
