@@ -18,7 +18,19 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::start_on(super::free_port())
+        // Another test may take a free port between its pick and the bind:
+        // the server then exits at start, and another port is tried.
+        for _ in 0..5 {
+            let mut server = Self {
+                port: super::free_port(),
+                child: None,
+            };
+            if server.try_launch() {
+                return server;
+            }
+            server.child = None;
+        }
+        panic!("redis-server could not bind any of 5 free ports");
     }
 
     /// A server on `port`; panics unless it is the one answering there.
@@ -104,6 +116,15 @@ impl RedisServer {
     }
 
     fn launch(&mut self) {
+        let port = self.port;
+        assert!(
+            self.try_launch(),
+            "redis-server for port {port} exited at start: is the port taken?"
+        );
+    }
+
+    /// Starts the server; false when it exited at start (its port was taken).
+    fn try_launch(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
@@ -112,9 +133,12 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (the README's test command installs it)");
         let child = self.child.insert(child);
-        wait_until_ours(child, self.port, &[]);
+        wait_until_ours(child, self.port, &[]).is_ok()
     }
 }
+
+/// A `redis-server` that exited before answering: it could not bind.
+struct ExitedAtStart;
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
@@ -233,7 +257,11 @@ impl RedisCluster {
             })
             .collect();
         for (child, port) in children.iter_mut().zip(&ports) {
-            wait_until_ours(child, *port, &[]);
+            let started = wait_until_ours(child, *port, &[]);
+            assert!(
+                started.is_ok(),
+                "redis-server for port {port} exited at start: is the port taken?"
+            );
         }
         let cluster = Self {
             ports,
@@ -312,15 +340,15 @@ fn cluster_port() -> u16 {
 /// on `port`. Panics if another process answers there instead: a server that
 /// cannot bind its port exits, and one that is not ours has another pid.
 /// `cli_args` are extra `redis-cli` options (TLS).
-fn wait_until_ours(child: &mut Child, port: u16, cli_args: &[&str]) {
+fn wait_until_ours(child: &mut Child, port: u16, cli_args: &[&str]) -> Result<(), ExitedAtStart> {
     let start = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().expect("the child's status") {
-            panic!("redis-server for port {port} exited at start ({status}): is the port taken?");
+        if child.try_wait().expect("the child's status").is_some() {
+            return Err(ExitedAtStart);
         }
         let answering = answering_pid(port, cli_args);
         if answering == Some(child.id()) {
-            return;
+            return Ok(());
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
@@ -387,7 +415,11 @@ impl TlsRedisServer {
             .spawn()
             .expect("redis-server is installed");
         let ca = file("ca.pem");
-        wait_until_ours(&mut child, port, &["--tls", "--cacert", &ca]);
+        let started = wait_until_ours(&mut child, port, &["--tls", "--cacert", &ca]);
+        assert!(
+            started.is_ok(),
+            "redis-server for port {port} exited at start: is the port taken?"
+        );
         Self { port, child, dir }
     }
 
