@@ -18,7 +18,9 @@
 //! this: blocks may follow one another at any byte boundary, each compressed
 //! part only refers back into itself, and only the last block is final.
 //! Stored blocks cost no compressor per request: the head and tail are a few
-//! kilobytes, the view is where the bytes are.
+//! kilobytes, the view is where the bytes are. A view is compressed at the
+//! fastest level first and at the best level only once it is reused (in the
+//! background, one at a time): a one-off query never pays the best level.
 //!
 //! Every cache here is bounded by the bytes it really holds (an assembled
 //! answer counts the view it sends, since it keeps it alive), and each has a
@@ -86,15 +88,22 @@ pub struct GzipView {
     pub crc: Crc,
     pub len: u64,
     pub summary: Summary,
+    /// Compressed at the best level (else the fastest, until it is reused).
+    best: bool,
+    /// A recompression at the best level was started.
+    upgrading: std::sync::atomic::AtomicBool,
 }
 
 type BytesCache<V> =
     Cache<String, Arc<V>, ByBytes, DefaultHashBuilder, DefaultLifecycle<String, Arc<V>>>;
 
 pub struct Views {
-    json: BytesCache<JsonView>,
-    gzip: BytesCache<GzipView>,
+    json: Arc<BytesCache<JsonView>>,
+    gzip: Arc<BytesCache<GzipView>>,
     answers: BytesCache<Answer>,
+    /// Recompressions at the best level run one at a time, in the
+    /// background: a bounded share of the CPU, never on a request's path.
+    upgrades: Arc<tokio::sync::Semaphore>,
 }
 
 /// How long an assembled answer is reused: what `age_ms` may lag by.
@@ -193,9 +202,10 @@ impl Weighter<String, Arc<GzipView>> for ByBytes {
 impl Default for Views {
     fn default() -> Self {
         Self {
-            json: bytes_cache(JSON_CAPACITY),
-            gzip: bytes_cache(GZIP_CAPACITY),
+            json: Arc::new(bytes_cache(JSON_CAPACITY)),
+            gzip: Arc::new(bytes_cache(GZIP_CAPACITY)),
             answers: bytes_cache(ANSWER_CAPACITY),
+            upgrades: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 }
@@ -290,22 +300,21 @@ impl Views {
         view
     }
 
-    /// The compressed page for `key`, built from its JSON view.
+    /// The compressed page for `key`, built from its JSON view. A page is
+    /// first compressed at the fastest level: most one-off queries are never
+    /// asked again, and must not pay the best level. The first reuse starts
+    /// its recompression at the best level in the background, which then
+    /// replaces it for the many requests that follow.
     pub async fn gzip(&self, key: &str, source: Source) -> Arc<GzipView> {
+        if let Some(view) = self.gzip.get(key) {
+            self.upgrade(key, &view);
+            return view;
+        }
         let build = async {
             let json = self.json(key, source).await;
             crate::telemetry::metrics::view_built("gzip");
             let view = tokio::task::spawn_blocking(move || {
-                let mut crc = Crc::new();
-                crc.update(&json.data);
-                Arc::new(GzipView {
-                    // Compressed once per change and sent many times: the
-                    // best ratio is worth its extra milliseconds here.
-                    deflate: Bytes::from(deflate(&json.data, Compression::best())),
-                    crc,
-                    len: json.data.len() as u64,
-                    summary: json.summary.clone(),
-                })
+                Arc::new(GzipView::of(&json, Compression::fast()))
             })
             .await
             .expect("BUG: compressing a view panicked");
@@ -313,6 +322,50 @@ impl Views {
         };
         let Ok(view) = self.gzip.get_or_insert_async(key, build).await;
         view
+    }
+
+    /// Recompresses a reused fast-level view at the best level, off the
+    /// request path, one at a time (a busy recompressor skips: the next
+    /// reuse tries again).
+    fn upgrade(&self, key: &str, view: &GzipView) {
+        use std::sync::atomic::Ordering;
+        if view.best || view.upgrading.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(json) = self.json.get(key) else {
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.upgrades).try_acquire_owned() else {
+            return;
+        };
+        if view.upgrading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (gzip, key) = (Arc::clone(&self.gzip), key.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let best = GzipView::of(&json, Compression::best());
+            crate::telemetry::metrics::view_built("gzip-best");
+            // Unless the page was dropped meanwhile (a newer version).
+            if gzip.get(&key).is_some() {
+                gzip.insert(key, Arc::new(GzipView { best: true, ..best }));
+            }
+            drop(permit);
+        });
+    }
+}
+
+impl GzipView {
+    fn of(json: &JsonView, level: Compression) -> Self {
+        let mut crc = Crc::new();
+        crc.update(&json.data);
+        Self {
+            deflate: Bytes::from(deflate(&json.data, level)),
+            crc,
+            len: json.data.len() as u64,
+            summary: json.summary.clone(),
+            best: level == Compression::best(),
+            upgrading: Default::default(),
+        }
     }
 }
 
@@ -425,6 +478,8 @@ mod tests {
             crc,
             len: data.len() as u64,
             summary: Summary::default(),
+            best: false,
+            upgrading: Default::default(),
         }
     }
 

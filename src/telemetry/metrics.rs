@@ -90,7 +90,7 @@ fn describe() {
     describe_gauge!(TTL, "Entry lifetimes in force, by window (fresh, stale)");
     describe_counter!(
         VIEWS_BUILT,
-        "Catalog pages serialised (json) or compressed (gzip): once per query and entry version while cached"
+        "Catalog pages serialised (json), compressed fast (gzip) once per query and entry version while cached, recompressed at the best level once reused (gzip-best)"
     );
     describe_histogram!(
         INDEX_BUILD,

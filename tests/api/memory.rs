@@ -4,6 +4,7 @@
 //! These run the real binary, so that its resident memory and its
 //! `/metrics` are its own.
 
+use std::io::Read;
 use std::time::Duration;
 
 use crate::common::ServiceProcess;
@@ -178,4 +179,58 @@ async fn catalog_pages_are_built_once_per_query_and_version() {
             built - before
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_compressed_fast_once_and_at_the_best_level_only_when_reused() {
+    let (service, _data) = start_over(2_000).await;
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let gzip_of = |path: &'static str| {
+        let (client, url) = (client.clone(), service.url(path));
+        async move {
+            let response = client
+                .get(url)
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["content-encoding"], "gzip");
+            let bytes = response.bytes().await.unwrap();
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            (bytes.len(), text)
+        }
+    };
+    let built = |encoding: &'static str| {
+        let service = &service;
+        async move {
+            let line = format!("models_cache_views_built_total{{encoding=\"{encoding}\"}}");
+            metric(service, &line).await
+        }
+    };
+    // A one-off query pays the fastest level only.
+    let (fast, first) = gzip_of("/api/models?q=vendor-1").await;
+    gzip_of("/api/models?q=vendor-2").await;
+    assert_eq!((built("gzip").await, built("gzip-best").await), (2.0, 0.0));
+
+    // Its first reuse starts the best level in the background…
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    gzip_of("/api/models?q=vendor-1").await;
+    crate::common::eventually(Duration::from_secs(10), "the recompression", || async {
+        built("gzip-best").await == 1.0
+    })
+    .await;
+    // …which the requests after it get: smaller, the same document.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (best, again) = gzip_of("/api/models?q=vendor-1").await;
+    assert!(best < fast, "best level {best} bytes, fastest {fast}");
+    let strip_ages = |text: &str| {
+        let mut doc: serde_json::Value = serde_json::from_str(text).unwrap();
+        doc["gateways"] = serde_json::Value::Null;
+        doc
+    };
+    assert_eq!(strip_ages(&again), strip_ages(&first));
+    assert_eq!(built("gzip-best").await, 1.0, "vendor-2 was never reused");
 }
