@@ -60,8 +60,10 @@ impl App {
     }
 
     pub fn with_gateways(config: &Config, gateways: Gateways) -> Result<Self, ConfigError> {
+        // Every setting is checked before anything is opened (or logged).
+        let aliases = load_aliases(config)?;
         let store = open_store(config)?;
-        Self::with_store(config, gateways, store)
+        Ok(Self::assemble(config, gateways, store, aliases))
     }
 
     /// The app over a store the caller opened (tests wrap one to slow it).
@@ -70,8 +72,20 @@ impl App {
         gateways: Gateways,
         store: Arc<dyn Store>,
     ) -> Result<Self, ConfigError> {
-        let aliases = Aliases::load(config.aliases_file.as_deref())
-            .map_err(|e| ConfigError::new("ALIASES_FILE", e))?;
+        Ok(Self::assemble(
+            config,
+            gateways,
+            store,
+            load_aliases(config)?,
+        ))
+    }
+
+    fn assemble(
+        config: &Config,
+        gateways: Gateways,
+        store: Arc<dyn Store>,
+        aliases: Aliases,
+    ) -> Self {
         tracing::info!(aliases = aliases.len(), "alias table loaded");
         // Turned off on purpose is news; enabled without its key is a mistake.
         for skipped in &gateways.skipped {
@@ -110,10 +124,10 @@ impl App {
                 cron: config.cron_secret.clone(),
             }),
         };
-        Ok(Self {
+        Self {
             state,
             warm_on_startup: config.warm_on_startup,
-        })
+        }
     }
 
     pub fn state(&self) -> &AppState {
@@ -230,6 +244,11 @@ async fn sync_with_store(state: AppState) {
             .keep_only(|gateway, version| engine.holds(gateway, version));
         state.engine.sync(&state.gateways.active).await;
     }
+}
+
+/// The shipped alias table with the operator's `ALIASES_FILE` over it.
+fn load_aliases(config: &Config) -> Result<Aliases, ConfigError> {
+    Aliases::load(config.aliases_file.as_deref()).map_err(|e| ConfigError::new("ALIASES_FILE", e))
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn Store>, ConfigError> {

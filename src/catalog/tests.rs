@@ -135,15 +135,7 @@ fn ids(query: &str) -> Vec<String> {
 }
 
 fn run<'a>(catalog: &'a [(&'a str, Arc<Segment>)], query: &str) -> Found<'a> {
-    let pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap();
-            (k.to_owned(), v.replace('+', " "))
-        })
-        .collect();
-    search(catalog, &Query::parse(&pairs).unwrap())
+    search(catalog, &query::tests::parse(query).unwrap())
 }
 
 #[test]

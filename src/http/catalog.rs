@@ -24,7 +24,7 @@ use super::negotiate::accepts_gzip;
 use super::views::{self, Answer, JsonView, Summary};
 use super::{ApiError, find_gateway, select_gateways};
 use crate::app::AppState;
-use crate::cache::{GatewayView, ReadOutcome, now_ms};
+use crate::cache::{GatewayView, now_ms};
 use crate::catalog;
 use crate::gateways::{Gateway, Model};
 
@@ -138,7 +138,7 @@ struct SkippedInfo<'a> {
     reason: &'a str,
 }
 
-const CATALOG_HEADERS: &str =
+pub(super) const CATALOG_HEADERS: &str =
     "ETag, Cache-Control (s-maxage, stale-while-revalidate) and X-Cache: HIT|STALE|MISS";
 
 /// Every gateway's models, merged.
@@ -365,15 +365,6 @@ async fn catalog_response(
     answer.respond(headers)
 }
 
-/// Each gateway's state, as JSON: `{"<id>":{"status":…},…}`.
-pub(super) fn states_json(views: &[GatewayView], now: u64) -> String {
-    let states: BTreeMap<&str, GatewayState> = views
-        .iter()
-        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
-        .collect();
-    serde_json::to_string(&states).expect("BUG: gateway states serialise")
-}
-
 /// `,"gateways":…,"total":N[,"facets":…]}`: what follows a list's `data`.
 pub(super) fn list_tail(states: &str, summary: &Summary) -> String {
     let mut tail = format!(",\"gateways\":{states},\"total\":{}", summary.total);
@@ -383,31 +374,6 @@ pub(super) fn list_tail(states: &str, summary: &Summary) -> String {
     }
     tail.push('}');
     tail
-}
-
-/// Until when an answer assembled `now` may be reused: the end of its time
-/// slot, or sooner when an entry in it turns stale or expires.
-pub(super) fn valid_until(views: &[GatewayView], now: u64) -> u64 {
-    let slot_end = (now / views::ANSWER_TTL_MS + 1) * views::ANSWER_TTL_MS;
-    views
-        .iter()
-        .filter_map(|v| v.entry.as_ref())
-        .map(|e| {
-            if now < e.fresh_until {
-                e.fresh_until
-            } else {
-                e.stale_until
-            }
-        })
-        .fold(slot_end, u64::min)
-}
-
-/// Each gateway's read outcome, counted again whenever the answer is reused.
-pub(super) fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
-    views
-        .iter()
-        .map(|v| (v.gateway.id.clone(), v.outcome))
-        .collect()
 }
 
 /// Builds the page off the request path: the query over the entries'

@@ -21,7 +21,7 @@ use quick_cache::sync::Cache;
 use tokio::sync::OnceCell;
 
 use super::caching::StateHeaders;
-use super::catalog::{reads, states_json, valid_until};
+use super::gateway_state::GatewayState;
 use super::views::ANSWER_TTL_MS;
 use crate::app::AppState;
 use crate::cache::{GatewayView, ReadOutcome, now_ms};
@@ -179,4 +179,38 @@ impl Snapshot {
         };
         Arc::clone(self.unified.get_or_init(|| build).await)
     }
+}
+
+/// Each gateway's state, as JSON: `{"<id>":{"status":…},…}`.
+fn states_json(views: &[GatewayView], now: u64) -> String {
+    let states: BTreeMap<&str, GatewayState> = views
+        .iter()
+        .map(|v| (v.gateway.id.as_str(), GatewayState::of(v, now)))
+        .collect();
+    serde_json::to_string(&states).expect("BUG: gateway states serialise")
+}
+
+/// Until when an answer assembled `now` may be reused: the end of its time
+/// slot, or sooner when an entry in it turns stale or expires.
+fn valid_until(views: &[GatewayView], now: u64) -> u64 {
+    let slot_end = (now / ANSWER_TTL_MS + 1) * ANSWER_TTL_MS;
+    views
+        .iter()
+        .filter_map(|v| v.entry.as_ref())
+        .map(|e| {
+            if now < e.fresh_until {
+                e.fresh_until
+            } else {
+                e.stale_until
+            }
+        })
+        .fold(slot_end, u64::min)
+}
+
+/// Each gateway's read outcome, counted again whenever the answer is reused.
+fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
+    views
+        .iter()
+        .map(|v| (v.gateway.id.clone(), v.outcome))
+        .collect()
 }

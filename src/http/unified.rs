@@ -182,8 +182,7 @@ struct OpenRouterList<'a> {
     data: Vec<OpenRouterModel<'a>>,
 }
 
-const HEADERS: &str =
-    "ETag, Cache-Control (s-maxage, stale-while-revalidate) and X-Cache: HIT|STALE|MISS";
+use super::catalog::CATALOG_HEADERS as HEADERS;
 
 /// Every model once, with every gateway's offer.
 #[utoipa::path(get, path = "/api/catalog", tag = "catalog",

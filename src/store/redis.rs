@@ -171,6 +171,30 @@ impl RedisStore {
             .map_err(|_| StoreError(format!("Redis did not answer within {OP_TIMEOUT:?}")))?
     }
 
+    /// Runs `script` (taking or renewing) on `gateway`'s lock for `token`
+    /// and `ttl`; whether it answered 1.
+    async fn lock_script(
+        &self,
+        script: &Script,
+        gateway: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys.lock(gateway);
+        let ttl_ms = crate::cache::millis(ttl).max(1);
+        let done: u8 = self
+            .run(async |c| {
+                script
+                    .key(&key)
+                    .arg(token)
+                    .arg(ttl_ms)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
     async fn conn(&self) -> Result<Conn, StoreError> {
         let unavailable = |e: &dyn std::fmt::Display| StoreError(format!("Redis unavailable: {e}"));
         match &self.pool {
@@ -328,20 +352,7 @@ impl Store for RedisStore {
     }
 
     async fn renew(&self, gateway: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let key = self.keys.lock(gateway);
-        let ttl_ms = crate::cache::millis(ttl).max(1);
-        let script = self.renew.clone();
-        let renewed: u8 = self
-            .run(async |c| {
-                script
-                    .key(&key)
-                    .arg(token)
-                    .arg(ttl_ms)
-                    .invoke_async(c)
-                    .await
-            })
-            .await?;
-        Ok(renewed == 1)
+        self.lock_script(&self.renew, gateway, token, ttl).await
     }
 
     async fn try_lock(
@@ -350,20 +361,7 @@ impl Store for RedisStore {
         token: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let key = self.keys.lock(gateway);
-        let ttl_ms = crate::cache::millis(ttl).max(1);
-        let script = self.lock.clone();
-        let taken: u8 = self
-            .run(async |c| {
-                script
-                    .key(&key)
-                    .arg(token)
-                    .arg(ttl_ms)
-                    .invoke_async(c)
-                    .await
-            })
-            .await?;
-        Ok(taken == 1)
+        self.lock_script(&self.lock, gateway, token, ttl).await
     }
 
     async fn lock_held(&self, gateway: &str) -> Result<bool, StoreError> {

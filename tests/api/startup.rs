@@ -365,3 +365,31 @@ async fn no_secret_or_api_key_ever_reaches_the_log() {
             .contains("bad API key for bad")
     );
 }
+
+#[test]
+fn a_bad_aliases_file_stops_start_up_with_one_line_naming_it() {
+    let ok = format!(
+        "[[gateway]]\nid = \"a\"\nkind = \"static\"\npath = \"{}/examples/curated-models.json\"\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let ok = ok.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("aliases.toml");
+    std::fs::write(&bad, "[[alias]]\nid = \"x\"\ncanonical = \"no-author\"\n").unwrap();
+    let bad = bad.display().to_string();
+    let stderr = refusal(&[("ALIASES_FILE", &bad)], ok);
+    assert!(
+        stderr.starts_with("models-cache: ALIASES_FILE: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&bad) && stderr.contains("author/slug"),
+        "{stderr}"
+    );
+
+    let stderr = refusal(&[("ALIASES_FILE", "/nonexistent/aliases.toml")], ok);
+    assert!(
+        stderr.contains("cannot read /nonexistent/aliases.toml"),
+        "{stderr}"
+    );
+}
