@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use quick_cache::sync::Cache;
 use tokio::sync::OnceCell;
 
@@ -24,12 +25,15 @@ use super::caching::StateHeaders;
 use super::gateway_state::GatewayState;
 use super::views::ANSWER_TTL_MS;
 use crate::app::AppState;
-use crate::cache::{GatewayView, ReadOutcome, now_ms};
+use crate::cache::{Entry, GatewayView, ReadOutcome, now_ms};
 use crate::catalog::{Segment, Versioned};
 use crate::gateways::Gateway;
 
 /// Each entry's index, with its gateway id, in gateway order.
 pub type Segments = Arc<Vec<(String, Arc<Segment>)>>;
+
+/// Segments a first read builds at once.
+const SEGMENT_BUILDS: usize = 2;
 
 /// Snapshots kept: a few selections × the current and previous slots.
 const SNAPSHOTS: usize = 64;
@@ -149,17 +153,29 @@ impl Snapshot {
 
     /// Each entry's index, in gateway order (built once per entry version).
     pub async fn segments(&self, state: &AppState) -> Segments {
-        // Concurrently: the first query after a start or a change may
-        // build many segments, one blocking task each.
-        let build = async {
-            let segments = self.views.iter().filter_map(|view| {
-                let entry = view.entry.as_ref()?;
-                Some(async move {
-                    let segment = state.indexes.segment(&view.gateway.id, entry).await;
-                    (view.gateway.id.clone(), segment)
+        // The first query after a start or a change may build many
+        // segments: two at a time (the machine's share for it, not one
+        // blocking thread per gateway), in gateway order.
+        if let Some(segments) = self.segments.get() {
+            return Arc::clone(segments);
+        }
+        let entries: Vec<(String, Entry)> = self
+            .views
+            .iter()
+            .filter_map(|v| Some((v.gateway.id.clone(), v.entry.clone()?)))
+            .collect();
+        let indexes = Arc::clone(&state.indexes);
+        let build = async move {
+            let segments = futures::stream::iter(entries)
+                .map(|(id, entry)| {
+                    let indexes = Arc::clone(&indexes);
+                    async move {
+                        let segment = indexes.segment(&id, &entry).await;
+                        (id, segment)
+                    }
                 })
-            });
-            Arc::new(futures::future::join_all(segments).await)
+                .buffered(SEGMENT_BUILDS);
+            Arc::new(segments.collect::<Vec<_>>().await)
         };
         Arc::clone(self.segments.get_or_init(|| build).await)
     }
