@@ -214,13 +214,15 @@ impl Query {
         self.limit = self.limit.filter(|&l| l < available - self.offset);
     }
 
-    /// A key that tells apart queries with different answers (gateways
-    /// aside: the caller keys on the entries read).
+    /// A key that tells apart queries with different answers. The gateways
+    /// are part of it: the unified catalog reads every gateway whatever
+    /// `gateway=` keeps of the offers.
     pub fn key(&self) -> String {
         let mut key = String::new();
+        let gateways = self.gateways.as_deref().map(sorted);
         let _ = write!(
             key,
-            "q={:?}|a={:?}|in={:?}|out={:?}|p={:?}|c={:?}|pp={:?}|cp={:?}|f={}|s={:?}|o={}|l={:?}|facets={}",
+            "g={gateways:?}|q={:?}|a={:?}|in={:?}|out={:?}|p={:?}|c={:?}|pp={:?}|cp={:?}|f={}|s={:?}|o={}|l={:?}|facets={}",
             self.words,
             sorted(&self.authors),
             sorted(&self.input_modalities),

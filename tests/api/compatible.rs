@@ -286,3 +286,23 @@ async fn openrouter_shaped_records_carry_every_top_level_field_of_a_real_one() {
         "the cheapest offer's price"
     );
 }
+
+/// Found by the models page's browser test: the same query with and without
+/// `gateway=` shared one cached page, so whichever came first answered both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_filter_is_part_of_what_a_cached_page_answers() {
+    let (app, _or, _openai) = app().await;
+    let (_, _, everyone) = app.get_json("/api/catalog?q=gpt-4o&facets=true").await;
+    let (_, _, openai) = app
+        .get_json("/api/catalog?q=gpt-4o&facets=true&gateway=openai")
+        .await;
+    let (_, _, openrouter) = app
+        .get_json("/api/catalog?q=gpt-4o&facets=true&gateway=openrouter")
+        .await;
+    assert_eq!(openai["total"], 3, "{}", openai["facets"]);
+    assert!(everyone["total"].as_u64() > openai["total"].as_u64());
+    assert_eq!(
+        openrouter["total"], everyone["facets"]["gateway"]["openrouter"],
+        "the openrouter offers only"
+    );
+}
