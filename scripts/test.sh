@@ -3,8 +3,10 @@
 # from Debian's packages: redis-server (the tests start their own servers on
 # free loopback ports; the distribution's service is not used), openssl
 # (to make the certificates of the TLS Redis test) and prometheus (for
-# promtool, which checks and unit-tests the alert rules); and the Python
-# clients of tests/requirements.txt from PyPI (the official openai SDK).
+# promtool, which checks and unit-tests the alert rules) and chromium (the
+# pages' tests drive it headless); and the Python clients of
+# tests/requirements.txt from PyPI (the official openai SDK, and Playwright,
+# which drives Debian's Chromium: it never downloads a browser of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-tools"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ]; then
   echo "scripts/test.sh: installing$missing (Debian packages)" >&2
   sudo=""

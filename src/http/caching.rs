@@ -62,16 +62,8 @@ impl CacheHeaders {
     }
 
     /// Whether the client's `If-None-Match` already names this response.
-    /// Every line of the header counts: a list may be split over several.
     pub fn not_modified(&self, request: &HeaderMap) -> bool {
-        let ours = strip_weak(&self.etag);
-        request
-            .get_all(IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .any(|tag| tag == "*" || strip_weak(tag) == ours)
+        names_etag(request, &self.etag)
     }
 
     pub fn apply(&self, headers: &mut HeaderMap) {
@@ -115,6 +107,19 @@ fn cache_control(views: &[GatewayView], now: u64) -> String {
     let s_maxage = fresh_until.saturating_sub(now) / 1000;
     let swr = (stale_until.saturating_sub(now) / 1000).saturating_sub(s_maxage);
     format!("public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate={swr}")
+}
+
+/// Whether `request`'s `If-None-Match` names `etag` (weakly compared).
+/// Every line of the header counts: a list may be split over several.
+pub fn names_etag(request: &HeaderMap, etag: &str) -> bool {
+    let ours = strip_weak(etag);
+    request
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || strip_weak(tag) == ours)
 }
 
 fn strip_weak(tag: &str) -> &str {

@@ -12,7 +12,9 @@ mod health;
 mod metrics;
 mod negotiate;
 mod openapi;
+mod pages;
 mod snapshot;
+mod status;
 mod unified;
 mod views;
 mod warm;
@@ -64,6 +66,8 @@ fn router_and_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(group(health::routes()))
         .merge(group(metrics::routes()))
         .merge(group(openapi::routes()))
+        .merge(group(status::routes()))
+        .merge(pages::routes().method_not_allowed_fallback(error::method_not_allowed))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     api.merge(<catalog::HandRouted as utoipa::OpenApi>::openapi());

@@ -4,7 +4,8 @@
 //! A warm is a set of [`Engine::refresh`] calls in `Warm` mode, so warms
 //! coalesce with each other and with readers per gateway (in-process and across
 //! instances): two warms at once cost one upstream request per gateway. The
-//! last warm's record is kept in the store for `GET /api/cache/warm-models`.
+//! last warm's record is kept in the store for `GET /api/cache/warm-models`,
+//! and the last [`RECENT_WARMS`] for the status page.
 //! Every warm is counted in the shared stats and the metrics, and each gateway
 //! it failed to fetch is one Sentry event.
 
@@ -25,6 +26,13 @@ use crate::telemetry;
 
 /// Store document holding the last warm's [`WarmRecord`].
 const LAST_WARM_DOC: &str = "warm:last";
+/// Store document holding the last [`RECENT_WARMS`] records, newest first.
+const RECENT_WARMS_DOC: &str = "warm:recent";
+/// How many warms the status page lists.
+pub const RECENT_WARMS: usize = 10;
+/// How many times a record re-reads the list when other instances keep
+/// adding to it between its read and its write.
+const RECORD_TRIES: usize = 8;
 
 /// What started a warm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -244,6 +252,43 @@ impl Warmer {
         if let Err(e) = self.engine.store().put_doc(LAST_WARM_DOC, &json).await {
             tracing::warn!(error = %e, "could not record the warm status");
         }
+        if let Err(e) = self.add_to_recent(record).await {
+            tracing::warn!(error = %e, "could not record the warm in the recent list");
+        }
+    }
+
+    /// The last [`RECENT_WARMS`] warms of any instance, newest first.
+    pub async fn recent(&self) -> Vec<WarmRecord> {
+        let doc = self.engine.store().get_doc(RECENT_WARMS_DOC).await;
+        doc.ok()
+            .flatten()
+            .and_then(|doc| serde_json::from_str(&doc).ok())
+            .unwrap_or_default()
+    }
+
+    /// Puts `record` first in the shared list (a compare-and-set, so warms
+    /// finishing at once on several instances are all kept).
+    async fn add_to_recent(&self, record: WarmRecord) -> Result<(), crate::store::StoreError> {
+        let store = self.engine.store();
+        for _ in 0..RECORD_TRIES {
+            let stored = store.get_doc(RECENT_WARMS_DOC).await?;
+            let mut recent: Vec<WarmRecord> = stored
+                .as_deref()
+                .and_then(|doc| serde_json::from_str(doc).ok())
+                .unwrap_or_default();
+            recent.insert(0, record.clone());
+            recent.truncate(RECENT_WARMS);
+            let json = serde_json::to_string(&recent).expect("BUG: warm records serialise");
+            if store
+                .swap_doc(RECENT_WARMS_DOC, stored.as_deref(), &json)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(crate::store::StoreError(
+            "the recent warms kept changing under this record".into(),
+        ))
     }
 }
 

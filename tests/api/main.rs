@@ -22,6 +22,7 @@ mod instances;
 mod memory;
 mod openapi;
 mod operators;
+mod pages;
 mod redaction;
 mod redis_outage;
 mod startup;

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Every route of the SPEC, and the service's own document.
-const ROUTES: [(&str, &str); 22] = [
+const ROUTES: [(&str, &str); 23] = [
     ("get", "/api/models"),
     ("get", "/api/models/{gateway}"),
     ("get", "/api/models/{gateway}/{model}"),
@@ -30,6 +30,7 @@ const ROUTES: [(&str, &str); 22] = [
     ("post", "/api/cache/invalidate-and-warm"),
     ("post", "/api/cache/reset-stats"),
     ("get", "/healthz"),
+    ("get", "/api/status"),
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),

@@ -1,0 +1,83 @@
+// The status page: one public read (/api/status) every few seconds.
+"use strict";
+
+(() => {
+  const { el, getJSON, duration, dateOf, stateBadge } = mc;
+  const REFRESH_MS = 5000;
+  const $ = (id) => document.getElementById(id);
+  let timer = 0;
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const status = await getJSON("/api/status");
+      $("error").hidden = true;
+      render(status);
+      $("updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}; refreshes every ${REFRESH_MS / 1000} s`;
+    } catch (error) {
+      $("error").hidden = false;
+      $("error").textContent = `The service did not answer: ${error.message}. Retrying.`;
+    }
+    timer = setTimeout(refresh, document.hidden ? REFRESH_MS * 6 : REFRESH_MS);
+  }
+
+  function render(status) {
+    renderReads(status.reads);
+    $("gateway-table").tBodies[0].replaceChildren(...status.gateways.map((g) => gatewayRow(g, status.now)));
+    renderWarms(status.warming);
+  }
+
+  function renderReads(reads) {
+    if (!reads) {
+      $("reads").replaceChildren(el("dt", { text: "Reads" }), el("dd", { text: "unknown: the store does not answer" }));
+      return;
+    }
+    const rate = reads.hit_rate === null ? "—" : `${(reads.hit_rate * 100).toFixed(1)} %`;
+    const figure = (name, value) => [el("dt", { text: name }), el("dd", { text: value })];
+    $("reads").replaceChildren(
+      ...figure("Hit rate", rate),
+      ...figure("Fresh hits", reads.hits.toLocaleString("en")),
+      ...figure("Stale hits", reads.stale_hits.toLocaleString("en")),
+      ...figure("Misses", reads.misses.toLocaleString("en")));
+  }
+
+  function gatewayRow(g, now) {
+    const left = (until) => (until === null ? "—" : until <= now ? "expired" : duration(until - now));
+    return el("tr", { class: `state-${g.status}`, "data-gateway": g.id },
+      el("th", { scope: "row", text: g.id }),
+      el("td", { text: g.kind }),
+      el("td", {}, stateBadge(g.status)),
+      el("td", { class: "num", text: g.count.toLocaleString("en") }),
+      el("td", { class: "num age", text: duration(g.age_ms) }),
+      el("td", { class: "num", text: left(g.fresh_until) }),
+      el("td", { class: "num", text: left(g.stale_until) }),
+      el("td", { text: g.backing_off ? "backing off" : "—" }),
+      el("td", { class: g.error ? "gateway-error" : "muted", text: g.error || "—" }));
+  }
+
+  function renderWarms(warming) {
+    $("warming").textContent = warming.running ? "A warm is running now." : "";
+    if (warming.recent.length === 0) {
+      $("warms").replaceChildren(el("li", { class: "muted", text: "No warm recorded yet." }));
+      return;
+    }
+    $("warms").replaceChildren(...warming.recent.map(warmItem));
+  }
+
+  function warmItem(warm) {
+    const outcomes = Object.entries(warm.gateways).map(([id, o]) =>
+      el("li", { class: o.ok ? "ok" : "failed" },
+        el("strong", { text: id }), " ",
+        o.ok ? `${o.count} models in ${o.duration_ms} ms` : `failed after ${o.duration_ms} ms: ${o.error}`));
+    const verdict = warm.success ? "all gateways ok" : "some gateways failed";
+    return el("li", {},
+      el("p", {}, el("strong", { text: dateOf(warm.finished_at) }),
+        ` · ${warm.trigger} · ${warm.duration_ms} ms · ${verdict}`),
+      el("ul", { class: "outcomes" }, ...outcomes));
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refresh();
+  });
+  refresh();
+})();
