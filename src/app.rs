@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::cache::Engine;
 use crate::cache::engine::SYNC_INTERVAL;
 use crate::catalog::aliases::Aliases;
+use crate::changes::ChangeLog;
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
 use crate::runtime::{RELOAD_INTERVAL, Runtime};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub snapshots: Arc<crate::http::Snapshots>,
     /// What the unified catalog groups by besides the rules.
     pub aliases: Arc<Aliases>,
+    /// The change records (`/api/changes`, webhooks).
+    pub changes: Arc<ChangeLog>,
 }
 
 /// Bearer secrets of the protected endpoints; `None` disables an endpoint.
@@ -108,13 +111,22 @@ impl App {
             config.revalidate_backoff,
             stats,
         );
+        let aliases = Arc::new(aliases);
+        let changes = Arc::new(ChangeLog::new(
+            Arc::clone(engine.store()),
+            Arc::clone(&aliases),
+            &gateways.active,
+            config.changes.max,
+        ));
+        engine.record_changes_in(Arc::clone(&changes));
         // Installed before anything is recorded.
         crate::telemetry::metrics::handle();
         let state = AppState {
+            changes,
             runtime: Arc::new(Runtime::new(config.ttl, ids)),
             views: Arc::default(),
             indexes: Arc::default(),
-            aliases: Arc::new(aliases),
+            aliases,
             snapshots: Arc::default(),
             warmer: Arc::new(Warmer::new(Arc::clone(&engine))),
             engine,

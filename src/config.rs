@@ -61,6 +61,19 @@ pub struct LogConfig {
     pub json: bool,
 }
 
+/// Change records and their webhooks (SPEC "Changes").
+#[derive(Debug, Clone)]
+pub struct ChangesConfig {
+    /// Records kept (`CHANGES_MAX`).
+    pub max: usize,
+    /// Where each fetch's changes are POSTed (`WEBHOOK_URLS`).
+    pub webhook_urls: Vec<reqwest::Url>,
+    /// Signs the POSTs (`WEBHOOK_SECRET`); required with URLs.
+    pub webhook_secret: Option<Secret>,
+    /// How long a delivery is retried before it is dropped (`WEBHOOK_RETRY_FOR`).
+    pub webhook_retry_for: Duration,
+}
+
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -71,6 +84,7 @@ pub struct Config {
     pub gateways_file: PathBuf,
     /// The operator's aliases over the shipped ones (`ALIASES_FILE`).
     pub aliases_file: Option<PathBuf>,
+    pub changes: ChangesConfig,
     pub ttl: Ttl,
     /// Fetch timeout of a gateway that sets none of its own.
     pub gateway_timeout: Duration,
@@ -128,6 +142,7 @@ impl Config {
             store: parse_store(var("REDIS_URL"), var("REDIS_CLUSTER_URLS"))?,
             key_prefix: parse_key_prefix(var("REDIS_KEY_PREFIX"))?,
             aliases_file: var("ALIASES_FILE").map(PathBuf::from),
+            changes: parse_changes(&var, duration("WEBHOOK_RETRY_FOR", "24h")?)?,
             gateways_file: var("GATEWAYS_FILE")
                 .unwrap_or_else(|| "gateways.toml".into())
                 .into(),
@@ -230,6 +245,85 @@ fn parse_key_prefix(raw: Option<String>) -> Result<String, ConfigError> {
         ));
     }
     Ok(prefix)
+}
+
+fn parse_changes(
+    var: &impl Fn(&str) -> Option<String>,
+    webhook_retry_for: Duration,
+) -> Result<ChangesConfig, ConfigError> {
+    let max = match var("CHANGES_MAX") {
+        None => 100_000,
+        Some(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "CHANGES_MAX",
+                    format!("invalid count {raw:?}; use a whole number above 0, e.g. 100000"),
+                ));
+            }
+        },
+    };
+    let allow_http = match var("WEBHOOK_ALLOW_HTTP").as_deref().map(str::trim) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "WEBHOOK_ALLOW_HTTP",
+                format!("invalid value {other:?}; use true or false"),
+            ));
+        }
+    };
+    let webhook_urls = var("WEBHOOK_URLS")
+        .map(|list| parse_webhook_urls(&list, allow_http))
+        .transpose()?
+        .unwrap_or_default();
+    let webhook_secret = var("WEBHOOK_SECRET").map(Secret::new);
+    if !webhook_urls.is_empty() && webhook_secret.is_none() {
+        return Err(ConfigError::new(
+            "WEBHOOK_SECRET",
+            "must be set when WEBHOOK_URLS is: it signs every delivery",
+        ));
+    }
+    Ok(ChangesConfig {
+        max,
+        webhook_urls,
+        webhook_secret,
+        webhook_retry_for,
+    })
+}
+
+/// Comma-separated `https://` URLs (or `http://` to a loopback host, or
+/// anywhere when `allow_http`). A URL is not echoed back: it may hold a token.
+fn parse_webhook_urls(list: &str, allow_http: bool) -> Result<Vec<reqwest::Url>, ConfigError> {
+    let mut urls = Vec::new();
+    for (n, raw) in list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .enumerate()
+    {
+        let problem =
+            |what: &str| ConfigError::new("WEBHOOK_URLS", format!("URL #{}: {what}", n + 1));
+        let url = reqwest::Url::parse(raw).map_err(|e| problem(&format!("not a URL ({e})")))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(host)) => host == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback || allow_http => {}
+            "http" => {
+                return Err(problem(
+                    "plain http:// to a host other than loopback; use https:// or set WEBHOOK_ALLOW_HTTP=true",
+                ));
+            }
+            other => return Err(problem(&format!("scheme {other:?}; use https://"))),
+        }
+        urls.push(url);
+    }
+    Ok(urls)
 }
 
 fn parse_log(filter: Option<String>, format: Option<String>) -> Result<LogConfig, ConfigError> {

@@ -20,6 +20,7 @@
 pub mod app;
 pub mod cache;
 pub mod catalog;
+pub mod changes;
 pub mod config;
 pub mod gateways;
 pub mod http;

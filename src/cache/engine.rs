@@ -29,7 +29,7 @@ mod fill;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -38,6 +38,7 @@ use super::breaker::Breaker;
 use super::failures::Failures;
 use super::flight::{Flight, Flights};
 use super::{Entry, Freshness, ReadOutcome, now_ms};
+use crate::changes::ChangeLog;
 use crate::config::Ttl;
 use crate::gateways::{FetchError, Fetcher, Gateway};
 use crate::stats::Stats;
@@ -140,6 +141,8 @@ pub struct Engine {
     /// Fetched entries the store did not take (it failed, or was skipped):
     /// written back by [`Engine::sync`], never replaced by an older one.
     unsaved: Mutex<HashMap<String, Unsaved>>,
+    /// Where the stored lists' differences are recorded, once set.
+    changes: OnceLock<Arc<ChangeLog>>,
 }
 
 /// A fetched entry waiting to be written back, with the store epoch its
@@ -180,7 +183,18 @@ impl Engine {
             breaker: Breaker::default(),
             invalidations: Mutex::default(),
             unsaved: Mutex::default(),
+            changes: OnceLock::new(),
         })
+    }
+
+    /// From now on, every list this instance stores has its differences
+    /// recorded in `log` (and its models' `first_seen` stamped).
+    pub fn record_changes_in(&self, log: Arc<ChangeLog>) {
+        let _ = self.changes.set(log);
+    }
+
+    pub fn change_log(&self) -> Option<&Arc<ChangeLog>> {
+        self.changes.get()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -435,6 +449,7 @@ impl Engine {
 
     /// Offers an entry the store did not take to the store again.
     async fn write_back(&self, gateway: &str, unsaved: Unsaved) {
+        let before = self.replaced_entry(gateway).await;
         let saved = self
             .breaker
             .call(
@@ -445,6 +460,17 @@ impl Engine {
         let Ok(outcome) = saved else {
             return;
         };
+        if outcome == SaveOutcome::Saved {
+            let first_seen: Vec<(String, u64)> = unsaved
+                .entry
+                .models
+                .iter()
+                .filter(|m| m.first_seen.is_none_or(|at| at >= unsaved.entry.fetched_at))
+                .map(|m| (m.id.clone(), unsaved.entry.fetched_at))
+                .collect();
+            self.record_changes(gateway, before, &unsaved.entry, &first_seen)
+                .await;
+        }
         tracing::info!(
             gateway,
             ?outcome,

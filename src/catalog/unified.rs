@@ -218,6 +218,13 @@ fn split_variant(id: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// `model`'s canonical id by the rules of one gateway alone (alias,
+/// OpenRouter's id, normalisation): what a change record names before the
+/// catalog links ids across gateways.
+pub fn canonical_of(gateway: &Gateway, model: &Model, aliases: &Aliases) -> String {
+    identify(gateway, model, aliases, &HashMap::new()).0
+}
+
 /// `model`'s canonical id, why, and its variant, by the rules (module doc).
 fn identify(
     gateway: &Gateway,
@@ -283,7 +290,8 @@ fn known_first<T: Ord>(a: Option<T>, b: Option<T>) -> std::cmp::Ordering {
 
 /// One record for the model: the OpenRouter-kind offer's words where there
 /// is one (else the first offer's), the earliest date, the largest context,
-/// the union of modalities and parameters, the cheapest offer's pricing.
+/// the union of modalities and parameters, the cheapest offer's pricing,
+/// the earliest `first_seen`.
 fn merged<'a>(canonical: String, offers: &[Offer], record: impl Fn(&Offer) -> &'a Model) -> Model {
     let records: Vec<&Model> = offers.iter().map(&record).collect();
     let words = offers
@@ -330,6 +338,7 @@ fn merged<'a>(canonical: String, offers: &[Offer], record: impl Fn(&Offer) -> &'
         }),
         supported_parameters: union(&|m| m.supported_parameters.as_ref()),
         hugging_face_id: records.iter().find_map(|m| m.hugging_face_id.clone()),
+        first_seen: records.iter().filter_map(|m| m.first_seen).min(),
         id: canonical,
         ..Model::default()
     }

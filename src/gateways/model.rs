@@ -29,6 +29,9 @@ pub struct Model {
     /// (OpenRouter does): what links other gateways' ids to this model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hugging_face_id: Option<String>,
+    /// When this gateway first listed this id (ms since epoch), as the store
+    /// remembers it across fetches, restarts and instances (`changes`).
+    pub first_seen: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod caching;
 mod catalog;
+mod changes;
 mod error;
 mod gateway_state;
 mod health;
@@ -58,7 +59,12 @@ fn router_and_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         api.merge(part);
         router.method_not_allowed_fallback(error::method_not_allowed)
     };
-    let catalog = group(catalog::routes().merge(unified::routes())).layer(catalog::cors());
+    let catalog = group(
+        catalog::routes()
+            .merge(unified::routes())
+            .merge(changes::routes()),
+    )
+    .layer(catalog::cors());
     let router = Router::new()
         .merge(catalog)
         .merge(group(warm::routes()))

@@ -392,7 +392,7 @@ fn serialize_one<'a>(
                 .as_ref()
                 .and_then(|t| t.max_completion_tokens),
             status: statuses.get(gateway).copied().unwrap_or("missing"),
-            first_seen: None,
+            first_seen: record.first_seen,
         }
     };
     let cheapest = offers
@@ -417,7 +417,7 @@ fn serialize_one<'a>(
         context_length: model.context_length,
         architecture: model.architecture.as_ref(),
         supported_parameters: model.supported_parameters.as_deref(),
-        first_seen: None,
+        first_seen: model.first_seen,
         offers: offers.iter().map(offer_json).collect(),
         cheapest,
     })

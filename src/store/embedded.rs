@@ -1,7 +1,7 @@
 //! The in-process store used when no Redis is configured: one instance,
 //! nothing survives a restart, same semantics as Redis otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{Notice, SaveOutcome, Store, StoreError};
 use crate::cache::{Entry, now_ms};
+use crate::changes::{Seq, Stored};
 
 #[derive(Default)]
 pub struct EmbeddedStore {
@@ -26,6 +27,9 @@ struct State {
     counters: HashMap<String, u64>,
     claims: HashMap<String, (String, Instant)>,
     epochs: HashMap<String, u64>,
+    changes: VecDeque<Stored>,
+    last_seq: Seq,
+    first_seen: HashMap<String, HashMap<String, u64>>,
 }
 
 impl EmbeddedStore {
@@ -252,6 +256,90 @@ impl Store for EmbeddedStore {
     }
 
     /// One instance: the caller dropped its own copy, nobody else to tell.
+    async fn append_changes(
+        &self,
+        fetch: &str,
+        records: &[String],
+        max: usize,
+    ) -> Result<Vec<Seq>, StoreError> {
+        let mut state = self.state();
+        let mut seqs = Vec::with_capacity(records.len());
+        for json in records {
+            let now = now_ms();
+            let last = state.last_seq;
+            // As Redis numbers stream entries: by millisecond, then in order.
+            let seq = if now > last.ms {
+                Seq { ms: now, n: 0 }
+            } else {
+                Seq {
+                    ms: last.ms,
+                    n: last.n + 1,
+                }
+            };
+            state.last_seq = seq;
+            state.changes.push_back(Stored {
+                seq,
+                fetch: fetch.to_owned(),
+                json: json.clone(),
+            });
+            seqs.push(seq);
+        }
+        while state.changes.len() > max {
+            state.changes.pop_front();
+        }
+        Ok(seqs)
+    }
+
+    async fn changes_after(
+        &self,
+        after: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let state = self.state();
+        let start = after.map_or(0, |after| state.changes.partition_point(|c| c.seq <= after));
+        Ok(state.changes.range(start..).take(count).cloned().collect())
+    }
+
+    async fn changes_before(
+        &self,
+        before: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let state = self.state();
+        let end = before.map_or(state.changes.len(), |before| {
+            state.changes.partition_point(|c| c.seq < before)
+        });
+        Ok(state
+            .changes
+            .range(..end)
+            .rev()
+            .take(count)
+            .cloned()
+            .collect())
+    }
+
+    async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError> {
+        Ok(self
+            .state()
+            .first_seen
+            .get(gateway)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn remember_first_seen(
+        &self,
+        gateway: &str,
+        seen: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let known = state.first_seen.entry(gateway.to_owned()).or_default();
+        for (id, at) in seen {
+            known.entry(id.clone()).or_insert(*at);
+        }
+        Ok(())
+    }
+
     async fn notify_dropped(&self, _gateway: &str, _nonce: &str) -> Result<u64, StoreError> {
         Ok(0)
     }

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 pub use self::embedded::EmbeddedStore;
 pub use self::redis::RedisStore;
 use crate::cache::Entry;
+use crate::changes::{Seq, Stored};
 
 /// The store could not be reached or answered something unexpected.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -118,6 +119,37 @@ pub trait Store: Send + Sync + 'static {
     /// until the claim expires.
     async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, StoreError>;
 
+    /// Appends the records of one fetch (named `fetch`) to the change
+    /// stream, all together, trimming it to about `max` records; their seqs.
+    async fn append_changes(
+        &self,
+        fetch: &str,
+        records: &[String],
+        max: usize,
+    ) -> Result<Vec<Seq>, StoreError>;
+    /// Up to `count` records after `after` (from the oldest when `None`),
+    /// oldest first.
+    async fn changes_after(
+        &self,
+        after: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+    /// Up to `count` records before `before` (from the newest when `None`),
+    /// newest first.
+    async fn changes_before(
+        &self,
+        before: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+    /// When `gateway` first listed each id it ever listed (ms).
+    async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError>;
+    /// Remembers when ids were first listed; an id already known keeps its time.
+    async fn remember_first_seen(
+        &self,
+        gateway: &str,
+        seen: &[(String, u64)],
+    ) -> Result<(), StoreError>;
+
     /// Tells every instance listening on [`Store::notices`] that `gateway`
     /// was dropped; returns how many heard it.
     async fn notify_dropped(&self, gateway: &str, nonce: &str) -> Result<u64, StoreError>;
@@ -204,6 +236,16 @@ impl Keys {
     /// `models:claim:<name>`: one-off claims (background refresh slots).
     pub fn claim(&self, name: &str) -> String {
         format!("{}claim:{name}", self.prefix)
+    }
+
+    /// `models:changes`: the change records (a stream).
+    pub fn changes(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+
+    /// `models:seen:{models:<id>}`: when each id was first listed (a hash).
+    pub fn first_seen(&self, gateway: &str) -> String {
+        format!("{0}seen:{{{0}{gateway}}}", self.prefix)
     }
 
     /// `models:events:dropped`: the pub/sub channel of drop notices.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool_redis::redis::streams::StreamRangeReply;
 use deadpool_redis::redis::{self, AsyncCommands, RedisFuture, Script, Value, aio::ConnectionLike};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 
@@ -20,6 +21,7 @@ use tokio::sync::mpsc;
 
 use super::{Keys, Notice, SaveOutcome, Store, StoreError, codec};
 use crate::cache::{Entry, now_ms};
+use crate::changes::{Seq, Stored};
 
 /// Bound on any one Redis operation, connection checkout included.
 const OP_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -480,6 +482,81 @@ impl Store for RedisStore {
         Ok(set.is_some())
     }
 
+    async fn append_changes(
+        &self,
+        fetch: &str,
+        records: &[String],
+        max: usize,
+    ) -> Result<Vec<Seq>, StoreError> {
+        let key = self.keys.changes();
+        let mut pipe = redis::pipe();
+        // One transaction: a fetch's records are contiguous in the stream.
+        pipe.atomic();
+        for json in records {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(max)
+                .arg("*")
+                .arg("f")
+                .arg(fetch)
+                .arg("r")
+                .arg(json);
+        }
+        let ids: Vec<String> = self.run(async |c| pipe.query_async(c).await).await?;
+        ids.iter()
+            .map(|id| id.parse().map_err(StoreError))
+            .collect()
+    }
+
+    async fn changes_after(
+        &self,
+        after: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let key = self.keys.changes();
+        let start = after.map_or("-".to_owned(), |seq| format!("({seq}"));
+        let reply: StreamRangeReply = self
+            .run(async |c| c.xrange_count(&key, &start, "+", count).await)
+            .await?;
+        Ok(stored(reply))
+    }
+
+    async fn changes_before(
+        &self,
+        before: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let key = self.keys.changes();
+        let end = before.map_or("+".to_owned(), |seq| format!("({seq}"));
+        let reply: StreamRangeReply = self
+            .run(async |c| c.xrevrange_count(&key, &end, "-", count).await)
+            .await?;
+        Ok(stored(reply))
+    }
+
+    async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError> {
+        let key = self.keys.first_seen(gateway);
+        self.run(async |c| c.hgetall(&key).await).await
+    }
+
+    async fn remember_first_seen(
+        &self,
+        gateway: &str,
+        seen: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        let key = self.keys.first_seen(gateway);
+        for chunk in seen.chunks(FIRST_SEEN_CHUNK) {
+            let mut pipe = redis::pipe();
+            for (id, at) in chunk {
+                pipe.hset_nx(&key, id, *at).ignore();
+            }
+            self.run(async |c| pipe.query_async::<()>(c).await).await?;
+        }
+        Ok(())
+    }
+
     async fn notify_dropped(&self, gateway: &str, nonce: &str) -> Result<u64, StoreError> {
         if self.pubsub_url.is_none() {
             return Ok(0);
@@ -561,4 +638,23 @@ impl ConnectionLike for Conn {
             Conn::Cluster(c) => c.get_db(),
         }
     }
+}
+
+/// How many first-seen times one round trip writes.
+const FIRST_SEEN_CHUNK: usize = 1000;
+
+/// Stream entries as change records; an entry missing a field is skipped
+/// (nothing but this service writes the stream).
+fn stored(reply: StreamRangeReply) -> Vec<Stored> {
+    reply
+        .ids
+        .into_iter()
+        .filter_map(|entry| {
+            Some(Stored {
+                seq: entry.id.parse().ok()?,
+                fetch: entry.get("f")?,
+                json: entry.get("r")?,
+            })
+        })
+        .collect()
 }

@@ -33,6 +33,8 @@ pub const TTL: &str = "models_cache_ttl_seconds";
 pub const VIEWS_BUILT: &str = "models_cache_views_built_total";
 pub const INDEX_BUILD: &str = "models_cache_index_build_seconds";
 pub const VIEW_CACHE_BYTES: &str = "models_cache_view_cache_bytes";
+pub const CHANGES: &str = "models_cache_changes_recorded_total";
+pub const WEBHOOK_DELIVERIES: &str = "models_cache_webhook_deliveries_total";
 
 /// Upstream fetches and warms: from tens of milliseconds to the longest timeouts.
 const DURATION_BUCKETS: [f64; 12] = [
@@ -72,6 +74,11 @@ fn describe() {
         "Background revalidation fetches, by gateway and result"
     );
     describe_counter!(INVALIDATIONS, "Entries dropped by operators, by gateway");
+    describe_counter!(CHANGES, "Change records appended, by gateway and type");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook POSTs, by outcome: delivered, retried (a failed attempt), dropped (given up)"
+    );
     describe_counter!(STORE_ERRORS, "Store (Redis) calls that failed or timed out");
     describe_gauge!(ENTRY_AGE, "Age of the served entry, by gateway");
     describe_gauge!(
@@ -139,6 +146,14 @@ pub fn revalidated(gateway: &str, ok: bool) {
 
 pub fn invalidated(gateway: &str) {
     counter!(INVALIDATIONS, "gateway" => gateway.to_owned()).increment(1);
+}
+
+pub fn change_recorded(gateway: &str, kind: &'static str) {
+    counter!(CHANGES, "gateway" => gateway.to_owned(), "type" => kind).increment(1);
+}
+
+pub fn webhook(outcome: &'static str) {
+    counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
 }
 
 pub fn store_error() {

@@ -12,6 +12,7 @@ mod adapters;
 mod admin;
 mod alerts;
 mod catalog;
+mod changes;
 mod cluster;
 mod compatible;
 mod consistency;

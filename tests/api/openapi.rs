@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Every route of the SPEC, and the service's own document.
-const ROUTES: [(&str, &str); 23] = [
+const ROUTES: [(&str, &str); 25] = [
     ("get", "/api/models"),
     ("get", "/api/models/{gateway}"),
     ("get", "/api/models/{gateway}/{model}"),
@@ -31,6 +31,8 @@ const ROUTES: [(&str, &str); 23] = [
     ("post", "/api/cache/reset-stats"),
     ("get", "/healthz"),
     ("get", "/api/status"),
+    ("get", "/api/changes"),
+    ("get", "/api/changes.atom"),
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),

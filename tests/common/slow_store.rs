@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use models_cache::cache::Entry;
+use models_cache::changes::{Seq, Stored};
 use models_cache::store::{Notice, SaveOutcome, Store, StoreError};
 use tokio::sync::mpsc;
 
@@ -130,6 +131,38 @@ impl Store for SlowAnswers {
     }
     async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.inner.claim(name, ttl).await
+    }
+    async fn append_changes(
+        &self,
+        fetch: &str,
+        records: &[String],
+        max: usize,
+    ) -> Result<Vec<Seq>, StoreError> {
+        self.inner.append_changes(fetch, records, max).await
+    }
+    async fn changes_after(
+        &self,
+        after: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.inner.changes_after(after, count).await
+    }
+    async fn changes_before(
+        &self,
+        before: Option<Seq>,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.inner.changes_before(before, count).await
+    }
+    async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError> {
+        self.inner.first_seen(gateway).await
+    }
+    async fn remember_first_seen(
+        &self,
+        gateway: &str,
+        seen: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        self.inner.remember_first_seen(gateway, seen).await
     }
     async fn notify_dropped(&self, gateway: &str, nonce: &str) -> Result<u64, StoreError> {
         self.inner.notify_dropped(gateway, nonce).await

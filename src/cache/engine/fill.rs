@@ -192,9 +192,13 @@ impl Engine {
         let took = clock.elapsed();
         span.finish_status(fetched.is_ok());
         let result = match fetched {
-            Ok(models) => {
+            Ok(mut models) => {
+                let first_seen = self
+                    .stamp_first_seen(&gateway.id, &mut models, started)
+                    .await;
                 let entry = Entry::new(started, self.ttl(), models);
-                self.store_fetched(gateway, entry, epochs).await
+                self.store_fetched(gateway, entry, epochs, &first_seen)
+                    .await
             }
             Err(e) => Err(e),
         };
@@ -222,7 +226,13 @@ impl Engine {
     }
 
     /// Saves a fetched entry unless it must not replace what is cached.
-    async fn store_fetched(&self, gateway: &Gateway, entry: Entry, epochs: Epochs) -> FlightResult {
+    async fn store_fetched(
+        &self,
+        gateway: &Gateway,
+        entry: Entry,
+        epochs: Epochs,
+        first_seen: &[(String, u64)],
+    ) -> FlightResult {
         let id = gateway.id.as_str();
         if entry.models.is_empty()
             && let Some(cached) = self.local_entry(id)
@@ -231,6 +241,7 @@ impl Engine {
         {
             return Err(FetchError::EmptyList(cached.models.len()));
         }
+        let before = self.replaced_entry(id).await;
         let span = OpSpan::cache_put(|| self.store.entry_key(id));
         let saved = self
             .breaker
@@ -239,7 +250,10 @@ impl Engine {
         let size = span.is_recording().then(|| entry.byte_size());
         span.finish_put(size, saved.is_ok());
         match saved {
-            Ok(SaveOutcome::Saved) => self.land(id, entry, epochs.local),
+            Ok(SaveOutcome::Saved) => {
+                self.record_changes(id, before, &entry, first_seen).await;
+                self.land(id, entry, epochs.local)
+            }
             Ok(SaveOutcome::Invalidated) => Err(FetchError::Invalidated),
             Ok(SaveOutcome::KeptNonEmpty(count)) => Err(FetchError::EmptyList(count)),
             // An older fetch never overwrites a newer one: serve the newer.
@@ -259,6 +273,74 @@ impl Engine {
                 }
                 result
             }
+        }
+    }
+
+    /// Stamps the fetched models' `first_seen` (when a change log is set);
+    /// the ids seen for the first time. Without the store's memory of them
+    /// the models go unstamped rather than claim to be new.
+    async fn stamp_first_seen(
+        &self,
+        gateway: &str,
+        models: &mut [crate::gateways::Model],
+        now: u64,
+    ) -> Vec<(String, u64)> {
+        let Some(log) = self.changes.get() else {
+            return Vec::new();
+        };
+        let stamped = self
+            .breaker
+            .call(READ_BOUND, log.stamp(gateway, models, now))
+            .await;
+        stamped.unwrap_or_else(|e| {
+            tracing::warn!(gateway, error = %e, "first_seen not stamped: the store did not answer");
+            Vec::new()
+        })
+    }
+
+    /// The entry a save would replace: the store's, from this instance's
+    /// copy when it is that version. `None` without a change log, or when
+    /// the store holds none (`Some(None)`).
+    pub(super) async fn replaced_entry(&self, gateway: &str) -> Option<Option<Entry>> {
+        self.changes.get()?;
+        let Some(version) = self.stored_version(gateway).await else {
+            return Some(None);
+        };
+        if let Some(local) = self
+            .local_entry(gateway)
+            .filter(|e| e.fetched_at == version)
+        {
+            return Some(Some(local));
+        }
+        let loaded = self
+            .breaker
+            .call(READ_BOUND, self.store.load(gateway))
+            .await;
+        Some(loaded.ok().flatten())
+    }
+
+    /// Records what the stored `entry` changed (see [`crate::changes`]).
+    pub(super) async fn record_changes(
+        &self,
+        gateway: &str,
+        before: Option<Option<Entry>>,
+        entry: &Entry,
+        first_seen: &[(String, u64)],
+    ) {
+        let (Some(log), Some(before)) = (self.changes.get(), before) else {
+            return;
+        };
+        let recorded = self
+            .breaker
+            .call(
+                WRITE_BOUND,
+                log.record(gateway, before.as_ref(), entry, first_seen),
+            )
+            .await;
+        match recorded {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(gateway, count, "changes recorded"),
+            Err(e) => tracing::warn!(gateway, error = %e, "changes of a stored list not recorded"),
         }
     }
 

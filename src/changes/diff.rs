@@ -1,0 +1,247 @@
+//! What changed between the list a gateway's entry held and the list that
+//! replaces it, offer by offer (by id: a list's duplicates count once, the
+//! first as listed).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+
+use super::record::{Change, ChangeKind, FromTo};
+use crate::catalog::price::Price;
+use crate::gateways::Model;
+use crate::gateways::model::Pricing;
+
+/// The changes from `before` to `after` (`None`: the gateway's first list,
+/// one `listed` record), observed `at`. Added first, then changed, then
+/// removed, each by id.
+pub fn diff(gateway: &str, before: Option<&[Model]>, after: &[Model], at: u64) -> Vec<Change> {
+    let record = |kind, model: Option<&str>| Change::new(at, gateway, model, kind);
+    let after_ids = by_id(after);
+    let Some(before) = before else {
+        let mut listed = record(ChangeKind::Listed, None);
+        listed.count = Some(after_ids.len());
+        return vec![listed];
+    };
+    let before_ids = by_id(before);
+    let mut changes = Vec::new();
+    for (id, _) in after_ids
+        .iter()
+        .filter(|(id, _)| !before_ids.contains_key(*id))
+    {
+        changes.push(record(ChangeKind::Added, Some(id)));
+    }
+    for (id, new) in &after_ids {
+        if let Some(old) = before_ids.get(id) {
+            let fields = changed_fields(old, new);
+            if !fields.is_empty() {
+                let mut changed = record(ChangeKind::Changed, Some(id));
+                changed.fields = Some(fields);
+                changes.push(changed);
+            }
+        }
+    }
+    for (id, _) in before_ids
+        .iter()
+        .filter(|(id, _)| !after_ids.contains_key(*id))
+    {
+        changes.push(record(ChangeKind::Removed, Some(id)));
+    }
+    changes
+}
+
+/// The models by id, sorted, the first of duplicates kept.
+fn by_id(models: &[Model]) -> BTreeMap<&str, &Model> {
+    let mut map = BTreeMap::new();
+    for model in models {
+        map.entry(model.id.as_str()).or_insert(model);
+    }
+    map
+}
+
+/// Every watched field whose value differs, by its dotted name.
+fn changed_fields(old: &Model, new: &Model) -> BTreeMap<String, FromTo> {
+    let mut fields = BTreeMap::new();
+    let (old_prices, new_prices) = (prices(old.pricing.as_ref()), prices(new.pricing.as_ref()));
+    for (name, from) in &old_prices {
+        let to = &new_prices[name];
+        if !same_price(from, to) {
+            fields.insert(format!("pricing.{name}"), from_to(from, to));
+        }
+    }
+    let watched = [
+        ("name", json!(old.name), json!(new.name)),
+        (
+            "context_length",
+            json!(old.context_length),
+            json!(new.context_length),
+        ),
+        (
+            "top_provider.max_completion_tokens",
+            json!(
+                old.top_provider
+                    .as_ref()
+                    .and_then(|t| t.max_completion_tokens)
+            ),
+            json!(
+                new.top_provider
+                    .as_ref()
+                    .and_then(|t| t.max_completion_tokens)
+            ),
+        ),
+        (
+            "architecture.input_modalities",
+            json!(
+                old.architecture
+                    .as_ref()
+                    .and_then(|a| a.input_modalities.as_ref())
+            ),
+            json!(
+                new.architecture
+                    .as_ref()
+                    .and_then(|a| a.input_modalities.as_ref())
+            ),
+        ),
+        (
+            "architecture.output_modalities",
+            json!(
+                old.architecture
+                    .as_ref()
+                    .and_then(|a| a.output_modalities.as_ref())
+            ),
+            json!(
+                new.architecture
+                    .as_ref()
+                    .and_then(|a| a.output_modalities.as_ref())
+            ),
+        ),
+        (
+            "supported_parameters",
+            json!(old.supported_parameters),
+            json!(new.supported_parameters),
+        ),
+    ];
+    for (name, from, to) in watched {
+        if from != to {
+            fields.insert(name.to_owned(), FromTo { from, to });
+        }
+    }
+    fields
+}
+
+fn prices(pricing: Option<&Pricing>) -> HashMap<&'static str, Option<String>> {
+    let p = pricing.cloned().unwrap_or_default();
+    HashMap::from([
+        ("prompt", p.prompt),
+        ("completion", p.completion),
+        ("request", p.request),
+        ("image", p.image),
+        ("input_cache_read", p.input_cache_read),
+        ("input_cache_write", p.input_cache_write),
+    ])
+}
+
+/// Equal as amounts (`"0.000003"` is `"0.0000030"`), or as text when either
+/// is not a plain decimal.
+fn same_price(a: &Option<String>, b: &Option<String>) -> bool {
+    match (a.as_deref(), b.as_deref()) {
+        (Some(a), Some(b)) => match (Price::per_token(a), Price::per_token(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        },
+        (a, b) => a == b,
+    }
+}
+
+fn from_to(from: &Option<String>, to: &Option<String>) -> FromTo {
+    FromTo {
+        from: from.clone().map_or(Value::Null, Value::String),
+        to: to.clone().map_or(Value::Null, Value::String),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(id: &str, prompt: &str) -> Model {
+        Model {
+            id: id.into(),
+            name: Some(id.to_uppercase()),
+            pricing: Some(Pricing {
+                prompt: Some(prompt.into()),
+                completion: Some("0.00001".into()),
+                ..Pricing::default()
+            }),
+            context_length: Some(8192),
+            ..Model::default()
+        }
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<(ChangeKind, Option<&str>)> {
+        changes
+            .iter()
+            .map(|c| (c.kind, c.model.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn a_first_list_is_one_listed_record_counting_distinct_ids() {
+        let list = [model("a", "1"), model("b", "1"), model("a", "2")];
+        let changes = diff("gw", None, &list, 7);
+        assert_eq!(kinds(&changes), [(ChangeKind::Listed, None)]);
+        assert_eq!((changes[0].count, changes[0].at), (Some(2), 7));
+    }
+
+    #[test]
+    fn added_changed_and_removed_are_told_apart_by_id() {
+        let before = [
+            model("kept", "0.000001"),
+            model("repriced", "0.000001"),
+            model("gone", "1"),
+        ];
+        let mut renamed = model("kept", "0.0000010");
+        renamed.context_length = Some(16384);
+        let after = [model("new", "1"), renamed, model("repriced", "0.000002")];
+        let changes = diff("gw", Some(&before), &after, 1);
+        assert_eq!(
+            kinds(&changes),
+            [
+                (ChangeKind::Added, Some("new")),
+                (ChangeKind::Changed, Some("kept")),
+                (ChangeKind::Changed, Some("repriced")),
+                (ChangeKind::Removed, Some("gone")),
+            ]
+        );
+        let kept = changes[1].fields.as_ref().unwrap();
+        assert_eq!(
+            kept.keys().collect::<Vec<_>>(),
+            ["context_length"],
+            "the same price written with a trailing zero is no change"
+        );
+        assert_eq!(
+            (&kept["context_length"].from, &kept["context_length"].to),
+            (&json!(8192), &json!(16384))
+        );
+        let price = &changes[2].fields.as_ref().unwrap()["pricing.prompt"];
+        assert_eq!(
+            (&price.from, &price.to),
+            (&json!("0.000001"), &json!("0.000002"))
+        );
+    }
+
+    #[test]
+    fn the_same_list_is_no_change() {
+        let list = [model("a", "1"), model("b", "2")];
+        assert!(diff("gw", Some(&list), &list.clone(), 1).is_empty());
+    }
+
+    #[test]
+    fn a_price_becoming_unknown_is_a_change_to_null() {
+        let before = [model("a", "0.5")];
+        let mut after = model("a", "0.5");
+        after.pricing.as_mut().unwrap().prompt = None;
+        let changes = diff("gw", Some(&before), &[after], 1);
+        let price = &changes[0].fields.as_ref().unwrap()["pricing.prompt"];
+        assert_eq!((&price.from, &price.to), (&json!("0.5"), &Value::Null));
+    }
+}

@@ -1,0 +1,227 @@
+//! Changes: what each gateway added, removed or repriced, and when.
+//!
+//! The instance that stores a fetched list compares it with the entry it
+//! replaces ([`diff`]) and appends the differences to the change stream
+//! (`models:changes`, a Redis Stream; in memory on the embedded store).
+//! Fetches are single-flight across instances (the fetch lock), so each real
+//! change is recorded once, however many instances, readers and warms there
+//! are. When each id was first listed is kept per gateway in the store
+//! (`models:seen:{models:<id>}`), stamped on the models as `first_seen`
+//! before they are saved: the same on every instance and across restarts,
+//! and kept when an entry is invalidated.
+
+pub mod atom;
+pub mod diff;
+pub mod query;
+pub mod record;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+pub use self::record::{Change, ChangeKind, FromTo, Seq, Stored};
+use crate::cache::Entry;
+use crate::catalog::aliases::Aliases;
+use crate::catalog::unified::canonical_of;
+use crate::gateways::{Gateway, Model};
+use crate::store::{Store, StoreError};
+use crate::telemetry::metrics;
+
+/// How many records a read scans at most, whatever its filter: a filter that
+/// matches little answers with what it found and a `next` to go on from.
+pub const SCAN_LIMIT: usize = 20_000;
+const SCAN_BATCH: usize = 1_000;
+
+pub struct ChangeLog {
+    store: Arc<dyn Store>,
+    aliases: Arc<Aliases>,
+    gateways: HashMap<String, Arc<Gateway>>,
+    /// Records kept (`CHANGES_MAX`).
+    max: usize,
+    appended: Notify,
+}
+
+/// A page of records and where to go on from.
+pub struct Page {
+    pub data: Vec<Change>,
+    /// Pass as `since` for what comes after.
+    pub next: Seq,
+}
+
+impl ChangeLog {
+    pub fn new(
+        store: Arc<dyn Store>,
+        aliases: Arc<Aliases>,
+        gateways: &[Arc<Gateway>],
+        max: usize,
+    ) -> Self {
+        Self {
+            store,
+            aliases,
+            gateways: gateways
+                .iter()
+                .map(|g| (g.id.clone(), Arc::clone(g)))
+                .collect(),
+            max,
+            appended: Notify::new(),
+        }
+    }
+
+    /// Gives each model the time its id was first listed by `gateway`
+    /// (`now` for ids never seen); the ids seen for the first time, to
+    /// remember once the list is stored.
+    pub async fn stamp(
+        &self,
+        gateway: &str,
+        models: &mut [Model],
+        now: u64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let known = self.store.first_seen(gateway).await?;
+        let mut new = Vec::new();
+        let mut new_ids = HashSet::new();
+        for model in models {
+            model.first_seen = Some(match known.get(&model.id) {
+                Some(at) => *at,
+                None => {
+                    if new_ids.insert(model.id.clone()) {
+                        new.push((model.id.clone(), now));
+                    }
+                    now
+                }
+            });
+        }
+        Ok(new)
+    }
+
+    /// Records what changed from `before` (the entry `stored` replaced;
+    /// `None` for a gateway's first list) and remembers `first_seen` of the
+    /// ids new to it. Returns how many records were appended.
+    pub async fn record(
+        &self,
+        gateway: &str,
+        before: Option<&Entry>,
+        stored: &Entry,
+        first_seen: &[(String, u64)],
+    ) -> Result<usize, StoreError> {
+        self.store.remember_first_seen(gateway, first_seen).await?;
+        let before_models = before.map(|e| e.models.as_slice());
+        let mut changes = diff::diff(gateway, before_models, &stored.models, stored.fetched_at);
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        self.name_canonicals(gateway, &mut changes, before_models, &stored.models);
+        let records: Vec<String> = changes
+            .iter()
+            .map(|c| serde_json::to_string(c).expect("BUG: a change serialises"))
+            .collect();
+        let fetch = format!("{gateway}@{}", stored.fetched_at);
+        self.store
+            .append_changes(&fetch, &records, self.max)
+            .await?;
+        for change in &changes {
+            metrics::change_recorded(gateway, change.kind.as_str());
+        }
+        self.appended.notify_waiters();
+        Ok(records.len())
+    }
+
+    fn name_canonicals(
+        &self,
+        gateway: &str,
+        changes: &mut [Change],
+        before: Option<&[Model]>,
+        after: &[Model],
+    ) {
+        let Some(gw) = self.gateways.get(gateway) else {
+            return;
+        };
+        let models: HashMap<&str, &Model> = before
+            .unwrap_or_default()
+            .iter()
+            .chain(after)
+            .map(|m| (m.id.as_str(), m))
+            .collect();
+        for change in changes {
+            let model = change.model.as_deref().and_then(|id| models.get(id));
+            change.canonical = model.map(|m| canonical_of(gw, m, &self.aliases));
+        }
+    }
+
+    /// Resolves when records are appended on this instance.
+    pub async fn appended(&self) {
+        self.appended.notified().await;
+    }
+
+    /// Up to `limit` records matching `keep`: after `since`, oldest first;
+    /// or without `since`, the latest ones (still oldest first).
+    pub async fn read(
+        &self,
+        since: Option<Seq>,
+        limit: usize,
+        keep: impl Fn(&Change) -> bool,
+    ) -> Result<Page, StoreError> {
+        match since {
+            Some(since) => self.read_after(since, limit, keep).await,
+            None => self.read_latest(limit, keep).await,
+        }
+    }
+
+    async fn read_after(
+        &self,
+        since: Seq,
+        limit: usize,
+        keep: impl Fn(&Change) -> bool,
+    ) -> Result<Page, StoreError> {
+        let (mut data, mut next, mut scanned) = (Vec::new(), since, 0);
+        while data.len() < limit && scanned < SCAN_LIMIT {
+            let batch = self.store.changes_after(Some(next), SCAN_BATCH).await?;
+            let exhausted = batch.len() < SCAN_BATCH;
+            for stored in batch {
+                scanned += 1;
+                next = stored.seq;
+                if let Some(change) = stored.change().filter(&keep) {
+                    data.push(change);
+                    if data.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(Page { data, next })
+    }
+
+    async fn read_latest(
+        &self,
+        limit: usize,
+        keep: impl Fn(&Change) -> bool,
+    ) -> Result<Page, StoreError> {
+        let (mut data, mut before, mut newest, mut scanned) = (Vec::new(), None, None, 0);
+        while data.len() < limit && scanned < SCAN_LIMIT {
+            let batch = self.store.changes_before(before, SCAN_BATCH).await?;
+            let exhausted = batch.len() < SCAN_BATCH;
+            for stored in batch {
+                scanned += 1;
+                newest.get_or_insert(stored.seq);
+                before = Some(stored.seq);
+                if let Some(change) = stored.change().filter(&keep) {
+                    data.push(change);
+                    if data.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        data.reverse();
+        Ok(Page {
+            data,
+            next: newest.unwrap_or_default(),
+        })
+    }
+}
