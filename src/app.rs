@@ -14,7 +14,8 @@ use crate::cache::Engine;
 use crate::cache::engine::SYNC_INTERVAL;
 use crate::catalog::aliases::Aliases;
 use crate::changes::ChangeLog;
-use crate::config::{Config, ConfigError, StoreConfig};
+use crate::changes::webhooks::Webhooks;
+use crate::config::{ChangesConfig, Config, ConfigError, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
 use crate::runtime::{RELOAD_INTERVAL, Runtime};
 use crate::secret::Secret;
@@ -52,6 +53,8 @@ pub struct Secrets {
 pub struct App {
     state: AppState,
     warm_on_startup: bool,
+    /// Where change webhooks go (delivered while serving).
+    changes: ChangesConfig,
 }
 
 impl App {
@@ -139,6 +142,7 @@ impl App {
         Self {
             state,
             warm_on_startup: config.warm_on_startup,
+            changes: config.changes.clone(),
         }
     }
 
@@ -163,6 +167,14 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.load_runtime_config().await;
+        // Before anything is fetched: the first changes go to the webhooks too.
+        let deliverers = Webhooks::spawn(
+            &self.changes,
+            Arc::clone(self.state.engine.store()),
+            Arc::clone(&self.state.changes),
+            Arc::clone(self.state.engine.stats()),
+        )
+        .await;
         if self.warm_on_startup {
             tokio::spawn(warm_at_start(self.state.clone()));
         }
@@ -172,11 +184,12 @@ impl App {
             tokio::spawn(listen_for_drops(self.state.clone())),
             tokio::spawn(background::run(self.state.clone())),
         ];
+
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await;
-        for task in tasks {
+        for task in tasks.into_iter().chain(deliverers) {
             task.abort();
         }
         let _ = self.state.engine.stats().flush().await;

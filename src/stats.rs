@@ -28,10 +28,13 @@ pub enum Counter {
     Misses,
     Revalidations,
     RevalidationFailures,
+    WebhookDeliveries,
+    WebhookRetries,
+    WebhookDrops,
 }
 
 impl Counter {
-    const ALL: [Counter; 8] = [
+    const ALL: [Counter; 11] = [
         Self::TotalWarms,
         Self::BackgroundRefreshCount,
         Self::InvalidationCount,
@@ -40,6 +43,9 @@ impl Counter {
         Self::Misses,
         Self::Revalidations,
         Self::RevalidationFailures,
+        Self::WebhookDeliveries,
+        Self::WebhookRetries,
+        Self::WebhookDrops,
     ];
 
     pub fn field(self) -> &'static str {
@@ -52,6 +58,9 @@ impl Counter {
             Self::Misses => "misses",
             Self::Revalidations => "revalidations",
             Self::RevalidationFailures => "revalidationFailures",
+            Self::WebhookDeliveries => "webhookDeliveries",
+            Self::WebhookRetries => "webhookRetries",
+            Self::WebhookDrops => "webhookDrops",
         }
     }
 
@@ -91,6 +100,11 @@ pub struct StatsReport {
     /// Background revalidation fetches, and how many of them failed.
     pub revalidations: u64,
     pub revalidation_failures: u64,
+    /// Webhook POSTs answered 2xx; failed attempts retried; deliveries
+    /// given up after `WEBHOOK_RETRY_FOR`.
+    pub webhook_deliveries: u64,
+    pub webhook_retries: u64,
+    pub webhook_drops: u64,
 }
 
 pub struct Stats {
@@ -204,6 +218,9 @@ impl Stats {
             hit_rate: (reads > 0).then(|| (hits + stale_hits) as f64 / reads as f64),
             revalidations: get(Counter::Revalidations),
             revalidation_failures: get(Counter::RevalidationFailures),
+            webhook_deliveries: get(Counter::WebhookDeliveries),
+            webhook_retries: get(Counter::WebhookRetries),
+            webhook_drops: get(Counter::WebhookDrops),
         })
     }
 

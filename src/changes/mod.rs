@@ -14,6 +14,7 @@ pub mod atom;
 pub mod diff;
 pub mod query;
 pub mod record;
+pub mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -30,6 +30,15 @@ struct State {
     changes: VecDeque<Stored>,
     last_seq: Seq,
     first_seen: HashMap<String, HashMap<String, u64>>,
+    groups: HashMap<String, Group>,
+}
+
+/// A consumer group of the change stream, as Redis keeps one.
+struct Group {
+    /// The last record given to a consumer.
+    delivered: Seq,
+    /// Records given and not acknowledged, and to whom.
+    pending: std::collections::BTreeMap<Seq, String>,
 }
 
 impl EmbeddedStore {
@@ -316,6 +325,66 @@ impl Store for EmbeddedStore {
             .take(count)
             .cloned()
             .collect())
+    }
+
+    async fn create_group(&self, group: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let delivered = state.last_seq;
+        state.groups.entry(group.to_owned()).or_insert(Group {
+            delivered,
+            pending: Default::default(),
+        });
+        Ok(())
+    }
+
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let Some(group) = state.groups.get_mut(group) else {
+            return Err(StoreError(format!("no consumer group {group}")));
+        };
+        let start = state.changes.partition_point(|c| c.seq <= group.delivered);
+        let given: Vec<Stored> = state.changes.range(start..).take(count).cloned().collect();
+        for record in &given {
+            group.pending.insert(record.seq, consumer.to_owned());
+            group.delivered = record.seq;
+        }
+        Ok(given)
+    }
+
+    async fn claim_pending(&self, group: &str, consumer: &str) -> Result<Vec<Stored>, StoreError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let Some(group) = state.groups.get_mut(group) else {
+            return Err(StoreError(format!("no consumer group {group}")));
+        };
+        let changes = &state.changes;
+        // Records trimmed from the stream meanwhile are no longer pending.
+        group
+            .pending
+            .retain(|seq, _| changes.binary_search_by(|c| c.seq.cmp(seq)).is_ok());
+        let mut claimed = Vec::new();
+        for (seq, owner) in group.pending.iter_mut() {
+            *owner = consumer.to_owned();
+            if let Ok(i) = changes.binary_search_by(|c| c.seq.cmp(seq)) {
+                claimed.push(changes[i].clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn ack_changes(&self, group: &str, seqs: &[Seq]) -> Result<(), StoreError> {
+        if let Some(group) = self.state().groups.get_mut(group) {
+            for seq in seqs {
+                group.pending.remove(seq);
+            }
+        }
+        Ok(())
     }
 
     async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError> {

@@ -141,6 +141,23 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Seq>,
         count: usize,
     ) -> Result<Vec<Stored>, StoreError>;
+    /// Creates consumer group `group` of the change stream, starting after
+    /// the records there now, unless it exists.
+    async fn create_group(&self, group: &str) -> Result<(), StoreError>;
+    /// Up to `count` records no consumer of `group` was given yet, oldest
+    /// first, now pending for `consumer` until acknowledged.
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+    /// Every record pending in `group` (given to any consumer, never
+    /// acknowledged), now pending for `consumer`, oldest first: how a dead
+    /// consumer's records are taken over.
+    async fn claim_pending(&self, group: &str, consumer: &str) -> Result<Vec<Stored>, StoreError>;
+    /// Acknowledges records of `group`: done with, never given again.
+    async fn ack_changes(&self, group: &str, seqs: &[Seq]) -> Result<(), StoreError>;
     /// When `gateway` first listed each id it ever listed (ms).
     async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError>;
     /// Remembers when ids were first listed; an id already known keeps its time.

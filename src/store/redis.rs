@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::streams::StreamRangeReply;
+use deadpool_redis::redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamRangeReply, StreamReadOptions,
+    StreamReadReply,
+};
 use deadpool_redis::redis::{self, AsyncCommands, RedisFuture, Script, Value, aio::ConnectionLike};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 
@@ -536,6 +539,79 @@ impl Store for RedisStore {
         Ok(stored(reply))
     }
 
+    async fn create_group(&self, group: &str) -> Result<(), StoreError> {
+        let key = self.keys.changes();
+        let created: Result<(), StoreError> = self
+            .run(async |c| {
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&key)
+                    .arg(group)
+                    .arg("$")
+                    .arg("MKSTREAM")
+                    .query_async(c)
+                    .await
+            })
+            .await;
+        match created {
+            Err(e) if e.0.contains("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let key = self.keys.changes();
+        let options = StreamReadOptions::default()
+            .group(group, consumer)
+            .count(count);
+        let reply: Option<StreamReadReply> = self
+            .run(async |c| c.xread_options(&[&key], &[">"], &options).await)
+            .await?;
+        let ids = reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .collect();
+        Ok(stored(StreamRangeReply { ids }))
+    }
+
+    async fn claim_pending(&self, group: &str, consumer: &str) -> Result<Vec<Stored>, StoreError> {
+        let key = self.keys.changes();
+        let mut claimed = Vec::new();
+        let mut start = "0-0".to_owned();
+        // XAUTOCLAIM walks the pending list in pages; `0-0` back means done.
+        for _ in 0..CLAIM_PAGES {
+            let options = StreamAutoClaimOptions::default().count(CLAIM_PAGE);
+            let reply: StreamAutoClaimReply = self
+                .run(async |c| {
+                    c.xautoclaim_options(&key, group, consumer, 0, &start, options)
+                        .await
+                })
+                .await?;
+            claimed.extend(stored(StreamRangeReply { ids: reply.claimed }));
+            if reply.next_stream_id == "0-0" {
+                break;
+            }
+            start = reply.next_stream_id;
+        }
+        Ok(claimed)
+    }
+
+    async fn ack_changes(&self, group: &str, seqs: &[Seq]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.changes();
+        let ids: Vec<String> = seqs.iter().map(Seq::to_string).collect();
+        self.run(async |c| c.xack::<_, _, _, ()>(&key, group, &ids).await)
+            .await
+    }
+
     async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError> {
         let key = self.keys.first_seen(gateway);
         self.run(async |c| c.hgetall(&key).await).await
@@ -639,6 +715,10 @@ impl ConnectionLike for Conn {
         }
     }
 }
+
+/// Pending records claimed per round trip, and round trips at most.
+const CLAIM_PAGE: usize = 100;
+const CLAIM_PAGES: usize = 1000;
 
 /// How many first-seen times one round trip writes.
 const FIRST_SEEN_CHUNK: usize = 1000;

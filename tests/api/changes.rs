@@ -13,7 +13,7 @@ use crate::common::test_app::WARM_SECRET;
 use crate::common::*;
 
 /// An OpenRouter-format list: (id, prompt price per token).
-fn openrouter_list(models: &[(&str, &str)]) -> String {
+pub fn openrouter_list(models: &[(&str, &str)]) -> String {
     let data: Vec<Value> = models
         .iter()
         .map(|(id, prompt)| {
@@ -24,7 +24,7 @@ fn openrouter_list(models: &[(&str, &str)]) -> String {
     json!({ "data": data }).to_string()
 }
 
-fn openrouter_toml(id: &str, mock: &MockGateway) -> String {
+pub fn openrouter_toml(id: &str, mock: &MockGateway) -> String {
     format!(
         "[[gateway]]\nid = \"{id}\"\nkind = \"openrouter\"\nbase_url = \"{}\"\ntimeout = \"5s\"\n",
         mock.base_url()

@@ -32,3 +32,4 @@ mod swr;
 mod tls;
 mod unified;
 mod warm_api;
+mod webhooks;

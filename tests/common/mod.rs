@@ -6,6 +6,7 @@
 pub mod mock;
 pub mod process;
 pub mod provider_mock;
+pub mod receiver;
 pub mod redis_server;
 pub mod slow_store;
 pub mod test_app;

@@ -136,6 +136,12 @@ impl ServiceProcess {
         }
     }
 
+    /// SIGKILL: the process dies where it stands, nothing flushed.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the server with SIGTERM (off the async runtime, so mocks of the
     /// same test keep serving) and returns its exit status and its whole log,
     /// shutdown output included.

@@ -154,6 +154,23 @@ impl Store for SlowAnswers {
     ) -> Result<Vec<Stored>, StoreError> {
         self.inner.changes_before(before, count).await
     }
+    async fn create_group(&self, group: &str) -> Result<(), StoreError> {
+        self.inner.create_group(group).await
+    }
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.inner.read_group(group, consumer, count).await
+    }
+    async fn claim_pending(&self, group: &str, consumer: &str) -> Result<Vec<Stored>, StoreError> {
+        self.inner.claim_pending(group, consumer).await
+    }
+    async fn ack_changes(&self, group: &str, seqs: &[Seq]) -> Result<(), StoreError> {
+        self.inner.ack_changes(group, seqs).await
+    }
     async fn first_seen(&self, gateway: &str) -> Result<HashMap<String, u64>, StoreError> {
         self.inner.first_seen(gateway).await
     }

@@ -41,6 +41,42 @@ impl Engine {
             _ => Purpose::Fill,
         };
         let local_epoch = self.invalidations_of(id);
+        let first = self
+            .take_lock_or_wait(gateway, purpose, seen, local_epoch)
+            .await;
+        match first {
+            // The holder stored nothing newer than this warm saw, and no
+            // failure: it found an entry stored meanwhile and took that, so
+            // nobody fetched for this warm. Its turn now. (A reader takes
+            // what is there: it has no fetch to insist on.)
+            Err(FetchError::Elsewhere(why)) if why.is_empty() && mode == Mode::Warm => {
+                let again = self
+                    .take_lock_or_wait(gateway, purpose, seen, local_epoch)
+                    .await;
+                match again {
+                    Err(FetchError::Elsewhere(why)) if why.is_empty() => {
+                        Err(FetchError::Elsewhere("it stored nothing new".into()))
+                    }
+                    result => result,
+                }
+            }
+            Err(FetchError::Elsewhere(why)) if why.is_empty() => {
+                Err(FetchError::Elsewhere("it stored nothing new".into()))
+            }
+            result => result,
+        }
+    }
+
+    /// Takes the cross-instance lock and fetches, or waits for the instance
+    /// holding it and takes what it stored.
+    async fn take_lock_or_wait(
+        &self,
+        gateway: &Gateway,
+        purpose: Purpose,
+        seen: Option<u64>,
+        local_epoch: u64,
+    ) -> FlightResult {
+        let id = gateway.id.as_str();
         let token = format!("{:032x}", rand::random::<u128>());
         let lease = gateway.timeout + LOCK_MARGIN;
         let locked = self
@@ -146,12 +182,10 @@ impl Engine {
             self.remember(id, &entry);
             return Ok(entry);
         }
+        // An empty reason: nothing new and no failure recorded (see `fly`).
         let error = self.breaker.call(READ_BOUND, self.store.backoff(id)).await;
         Err(FetchError::Elsewhere(
-            error
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "it stored nothing new".into()),
+            error.ok().flatten().unwrap_or_default(),
         ))
     }
 
