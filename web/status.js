@@ -4,15 +4,20 @@
 (() => {
   const { el, getJSON, duration, dateOf, stateBadge } = mc;
   const REFRESH_MS = 5000;
+  const RECENT_CHANGES = 15;
   const $ = (id) => document.getElementById(id);
   let timer = 0;
 
   async function refresh() {
     clearTimeout(timer);
     try {
-      const status = await getJSON("/api/status");
+      const [status, changes] = await Promise.all([
+        getJSON("/api/status"),
+        getJSON(`/api/changes?limit=${RECENT_CHANGES}`),
+      ]);
       $("error").hidden = true;
       render(status);
+      renderChanges(changes.data);
       $("updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}; refreshes every ${REFRESH_MS / 1000} s`;
     } catch (error) {
       $("error").hidden = false;
@@ -53,6 +58,21 @@
       el("td", { class: "num", text: left(g.stale_until) }),
       el("td", { text: g.backing_off ? "backing off" : "—" }),
       el("td", { class: g.error ? "gateway-error" : "muted", text: g.error || "—" }));
+  }
+
+  function renderChanges(changes) {
+    if (changes.length === 0) {
+      $("changes").replaceChildren(el("li", { class: "muted", text: "No change recorded yet." }));
+      return;
+    }
+    $("changes").replaceChildren(...changes.reverse().map((c) => {
+      const what = c.type === "listed" ? `listed ${c.count} models` : `${c.type} ${c.model}`;
+      const fields = Object.entries(c.fields || {}).map(([name, v]) =>
+        el("li", { text: `${name}: ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}` }));
+      return el("li", { "data-seq": c.seq },
+        el("p", {}, el("strong", { text: dateOf(c.at) }), ` · ${c.gateway}: ${what}`),
+        fields.length ? el("ul", { class: "outcomes" }, ...fields) : null);
+    }));
   }
 
   function renderWarms(warming) {

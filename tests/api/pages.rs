@@ -226,12 +226,19 @@ async fn the_status_page_shows_a_failing_gateways_error_and_a_stale_gateways_age
     let failing = MockGateway::start(&[]).await;
     failing.set(Behavior::Status(500));
     let stale = MockGateway::start(&["kept-a", "kept-b"]).await;
+    let changing = MockGateway::start(&["m-1", "m-2"]).await;
     let app = TestApp::builder()
         .gateway("failing", &failing)
         .gateway("stale", &stale)
+        .gateway("changing", &changing)
         .spawn()
         .await;
     app.seed("stale", stale_entry(&["kept-a", "kept-b"])).await;
+    let (status, _) = app.warm(Some(r#"{"gateways":["changing"]}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    changing.set_models(&["m-1", "m-3"]);
+    let (status, _) = app.warm(Some(r#"{"gateways":["changing"]}"#)).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = app.warm(Some(r#"{"gateways":["failing"]}"#)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
 
@@ -264,6 +271,19 @@ async fn the_status_page_shows_a_failing_gateways_error_and_a_stale_gateways_age
         "the last warm and its outcome: {warm}"
     );
     assert!(seen["reads"].as_str().unwrap().contains("Hit rate"));
+    let changes: Vec<&str> = seen["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 3, "newest first: {changes:?}");
+    assert!(changes[0].ends_with("changing: removed m-2"), "{changes:?}");
+    assert!(changes[1].ends_with("changing: added m-3"), "{changes:?}");
+    assert!(
+        changes[2].ends_with("changing: listed 2 models"),
+        "{changes:?}"
+    );
     assert_eq!(seen["refreshed"], true, "it refreshes itself");
     assert!(!seen["page_text"].as_str().unwrap().contains(WARM_SECRET));
     assert_eq!(seen["problems"], serde_json::json!([]), "console errors");

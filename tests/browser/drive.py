@@ -171,6 +171,7 @@ def status(base):
             "gateways": dict(rows),
             "reads": page.text_content("#reads"),
             "warms": page.eval_on_selector_all("#warms > li", "lis => lis.map(li => li.textContent)"),
+            "changes": page.eval_on_selector_all("#changes > li", "lis => lis.map(li => li.textContent)"),
             "updated": page.text_content("#updated"),
             "page_text": page.text_content("body"),
         }
