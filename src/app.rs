@@ -121,7 +121,9 @@ impl App {
             &gateways.active,
             config.changes.max,
         ));
-        engine.record_changes_in(Arc::clone(&changes));
+        if config.changes.max > 0 {
+            engine.record_changes_in(Arc::clone(&changes));
+        }
         // Installed before anything is recorded.
         crate::telemetry::metrics::handle();
         let state = AppState {

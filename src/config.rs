@@ -64,7 +64,7 @@ pub struct LogConfig {
 /// Change records and their webhooks (SPEC "Changes").
 #[derive(Debug, Clone)]
 pub struct ChangesConfig {
-    /// Records kept (`CHANGES_MAX`).
+    /// Records kept (`CHANGES_MAX`); 0 turns recording (and `first_seen`) off.
     pub max: usize,
     /// Where each fetch's changes are POSTed (`WEBHOOK_URLS`).
     pub webhook_urls: Vec<reqwest::Url>,
@@ -253,15 +253,14 @@ fn parse_changes(
 ) -> Result<ChangesConfig, ConfigError> {
     let max = match var("CHANGES_MAX") {
         None => 100_000,
-        Some(raw) => match raw.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return Err(ConfigError::new(
-                    "CHANGES_MAX",
-                    format!("invalid count {raw:?}; use a whole number above 0, e.g. 100000"),
-                ));
-            }
-        },
+        Some(raw) => raw.trim().parse::<usize>().map_err(|_| {
+            ConfigError::new(
+                "CHANGES_MAX",
+                format!(
+                    "invalid count {raw:?}; use a whole number, e.g. 100000 (0 records nothing)"
+                ),
+            )
+        })?,
     };
     let allow_http = match var("WEBHOOK_ALLOW_HTTP").as_deref().map(str::trim) {
         None | Some("false") | Some("0") => false,
@@ -277,6 +276,12 @@ fn parse_changes(
         .map(|list| parse_webhook_urls(&list, allow_http))
         .transpose()?
         .unwrap_or_default();
+    if !webhook_urls.is_empty() && max == 0 {
+        return Err(ConfigError::new(
+            "WEBHOOK_URLS",
+            "set, but CHANGES_MAX=0 records no changes to send",
+        ));
+    }
     let webhook_secret = var("WEBHOOK_SECRET").map(Secret::new);
     if !webhook_urls.is_empty() && webhook_secret.is_none() {
         return Err(ConfigError::new(
@@ -380,6 +385,61 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(14400)));
+    }
+
+    #[test]
+    fn change_settings_are_read_and_bad_ones_name_their_variable() {
+        let c = config(&[]).unwrap().changes;
+        assert_eq!((c.max, c.webhook_urls.len()), (100_000, 0));
+        assert_eq!(c.webhook_retry_for, Duration::from_secs(24 * 3600));
+        let hooks = [
+            (
+                "WEBHOOK_URLS",
+                "https://a.example/h, http://127.0.0.1:9/h,http://localhost/x",
+            ),
+            ("WEBHOOK_SECRET", "s"),
+            ("WEBHOOK_RETRY_FOR", "90s"),
+        ];
+        let c = config(&hooks).unwrap().changes;
+        assert_eq!(c.webhook_urls.len(), 3, "https anywhere, http to loopback");
+        assert_eq!(c.webhook_retry_for, Duration::from_secs(90));
+        for (env, var) in [
+            (vec![("CHANGES_MAX", "many")], "CHANGES_MAX"),
+            (
+                vec![
+                    ("WEBHOOK_URLS", "http://a.example/h"),
+                    ("WEBHOOK_SECRET", "s"),
+                ],
+                "WEBHOOK_URLS",
+            ),
+            (
+                vec![("WEBHOOK_URLS", "https://a.example/h")],
+                "WEBHOOK_SECRET",
+            ),
+            (
+                vec![("WEBHOOK_URLS", "not a url"), ("WEBHOOK_SECRET", "s")],
+                "WEBHOOK_URLS",
+            ),
+            (vec![("WEBHOOK_ALLOW_HTTP", "yes")], "WEBHOOK_ALLOW_HTTP"),
+            (vec![("WEBHOOK_RETRY_FOR", "later")], "WEBHOOK_RETRY_FOR"),
+            (
+                vec![
+                    ("WEBHOOK_URLS", "https://a.example/h"),
+                    ("WEBHOOK_SECRET", "s"),
+                    ("CHANGES_MAX", "0"),
+                ],
+                "WEBHOOK_URLS",
+            ),
+        ] {
+            assert_eq!(config(&env).unwrap_err().var, var, "{env:?}");
+        }
+        let allowed = [
+            ("WEBHOOK_URLS", "http://a.example/h"),
+            ("WEBHOOK_SECRET", "s"),
+            ("WEBHOOK_ALLOW_HTTP", "true"),
+        ];
+        assert!(config(&allowed).is_ok());
+        assert_eq!(config(&[("CHANGES_MAX", "0")]).unwrap().changes.max, 0);
     }
 
     #[test]

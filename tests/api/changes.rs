@@ -419,3 +419,20 @@ print(json.dumps({
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_max_zero_records_nothing() {
+    let mock = MockGateway::start(&[]).await;
+    mock.set(Behavior::Body(openrouter_list(&[("acme/a", "0.000001")])));
+    let app = TestApp::builder()
+        .env("CHANGES_MAX", "0")
+        .gateway_toml(&openrouter_toml("or", &mock))
+        .spawn()
+        .await;
+    app.warm(None).await;
+    mock.set(Behavior::Body(openrouter_list(&[("acme/a", "0.000002")])));
+    app.warm(None).await;
+    assert_eq!(changes(&app, "").await["data"], json!([]));
+    let (_, _, models) = app.get_json("/api/models/or").await;
+    assert_eq!(models["data"][0]["first_seen"], Value::Null);
+}
