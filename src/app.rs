@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::cache::Engine;
 use crate::cache::engine::SYNC_INTERVAL;
 use crate::catalog::aliases::Aliases;
-use crate::config::{Config, ConfigError, StoreConfig};
+use crate::config::{Config, ConfigError, ConnectionLimits, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
 use crate::runtime::{RELOAD_INTERVAL, Runtime};
 use crate::secret::Secret;
@@ -49,6 +49,7 @@ pub struct Secrets {
 pub struct App {
     state: AppState,
     warm_on_startup: bool,
+    connections: ConnectionLimits,
 }
 
 impl App {
@@ -127,6 +128,7 @@ impl App {
         Self {
             state,
             warm_on_startup: config.warm_on_startup,
+            connections: config.connections,
         }
     }
 
@@ -143,7 +145,8 @@ impl App {
         }
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// Serves until `shutdown` resolves, then lets requests in flight finish
+    /// (see [`crate::server`] for the connection limits).
     /// Missing or stale gateways are warmed in the background at start.
     pub async fn serve(
         self,
@@ -161,9 +164,8 @@ impl App {
             tokio::spawn(background::run(self.state.clone())),
         ];
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            crate::server::serve(listener, self.router(), self.connections, shutdown).await;
         for task in tasks {
             task.abort();
         }

@@ -14,6 +14,7 @@ mod alerts;
 mod catalog;
 mod cluster;
 mod compatible;
+mod connections;
 mod consistency;
 mod finding;
 mod harness;
