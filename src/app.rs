@@ -15,7 +15,7 @@ use crate::cache::engine::SYNC_INTERVAL;
 use crate::catalog::aliases::Aliases;
 use crate::changes::ChangeLog;
 use crate::changes::webhooks::Webhooks;
-use crate::config::{ChangesConfig, Config, ConfigError, StoreConfig};
+use crate::config::{ChangesConfig, Config, ConfigError, ConnectionLimits, StoreConfig};
 use crate::gateways::{self, Fetcher, Gateways};
 use crate::runtime::{RELOAD_INTERVAL, Runtime};
 use crate::secret::Secret;
@@ -55,6 +55,7 @@ pub struct App {
     warm_on_startup: bool,
     /// Where change webhooks go (delivered while serving).
     changes: ChangesConfig,
+    connections: ConnectionLimits,
 }
 
 impl App {
@@ -145,6 +146,7 @@ impl App {
             state,
             warm_on_startup: config.warm_on_startup,
             changes: config.changes.clone(),
+            connections: config.connections,
         }
     }
 
@@ -161,7 +163,8 @@ impl App {
         }
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// Serves until `shutdown` resolves, then lets requests in flight finish
+    /// (see [`crate::server`] for the connection limits).
     /// Missing or stale gateways are warmed in the background at start.
     pub async fn serve(
         self,
@@ -188,9 +191,8 @@ impl App {
         ];
 
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            crate::server::serve(listener, self.router(), self.connections, shutdown).await;
         for task in tasks.into_iter().chain(deliverers) {
             task.abort();
         }

@@ -16,6 +16,14 @@ use crate::secret::Secret;
 /// runtime config: a year, far below where `fetched_at + ttl` could overflow.
 pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The longest `HTTP_HEADER_TIMEOUT` or `HTTP_IDLE_TIMEOUT` accepted: a day is
+/// already far past any client's patience, and it keeps `now + timeout` finite.
+pub const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The most `HTTP_MAX_CONNECTIONS` accepted (a million sockets already needs a
+/// raised file limit and gigabytes of kernel buffers).
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// A setting that could not be used; `Display` is the one line printed at start-up.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: {problem}")]
@@ -51,6 +59,19 @@ pub enum StoreConfig {
 pub struct Ttl {
     pub fresh: Duration,
     pub stale: Duration,
+}
+
+/// What one client connection may cost the server (SPEC "Connections").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client has to send a request's headers (`HTTP_HEADER_TIMEOUT`).
+    pub header_timeout: Duration,
+    /// How long a client may take no step: send no next request, read none
+    /// of its answer, send none of its body (`HTTP_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// Connections served at once; past it, new ones wait in the listen
+    /// backlog (`HTTP_MAX_CONNECTIONS`).
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +119,7 @@ pub struct Config {
     pub sentry_dsn: Option<String>,
     /// Share of requests traced as Sentry transactions (0 to 1).
     pub sentry_traces_sample_rate: f32,
+    pub connections: ConnectionLimits,
     pub log: LogConfig,
     /// Warm missing or stale gateways when the server starts. Not an
     /// environment variable: tests turn it off to count upstream requests.
@@ -137,6 +159,21 @@ impl Config {
         if gateway_timeout.is_zero() {
             return Err(ConfigError::new("GATEWAY_TIMEOUT", "must be more than 0"));
         }
+        let connection_timeout = |name: &str, default: &str| {
+            let value = duration(name, default)?;
+            if value.is_zero() || value > MAX_CONNECTION_TIMEOUT {
+                return Err(ConfigError::new(
+                    name,
+                    "must be more than 0 and at most 24h",
+                ));
+            }
+            Ok(value)
+        };
+        let connections = ConnectionLimits {
+            header_timeout: connection_timeout("HTTP_HEADER_TIMEOUT", "10s")?,
+            idle_timeout: connection_timeout("HTTP_IDLE_TIMEOUT", "60s")?,
+            max_connections: parse_max_connections(var("HTTP_MAX_CONNECTIONS"))?,
+        };
         Ok(Self {
             bind_addr: parse_bind_addr(var("BIND_ADDR"))?,
             store: parse_store(var("REDIS_URL"), var("REDIS_CLUSTER_URLS"))?,
@@ -153,6 +190,7 @@ impl Config {
             cron_secret: var("CRON_SECRET").map(Secret::new),
             sentry_dsn: parse_sentry_dsn(var("SENTRY_DSN"))?,
             sentry_traces_sample_rate: parse_sample_rate(var("SENTRY_TRACES_SAMPLE_RATE"))?,
+            connections,
             log: parse_log(var("RUST_LOG"), var("LOG_FORMAT"))?,
             warm_on_startup: true,
         })
@@ -232,6 +270,17 @@ fn parse_sample_rate(raw: Option<String>) -> Result<f32, ConfigError> {
         _ => Err(ConfigError::new(
             "SENTRY_TRACES_SAMPLE_RATE",
             format!("invalid rate {raw:?}; use a number from 0 to 1, e.g. 0.1"),
+        )),
+    }
+}
+
+fn parse_max_connections(raw: Option<String>) -> Result<usize, ConfigError> {
+    let Some(raw) = raw else { return Ok(10_000) };
+    match raw.trim().parse::<usize>() {
+        Ok(count) if (1..=MAX_CONNECTIONS).contains(&count) => Ok(count),
+        _ => Err(ConfigError::new(
+            "HTTP_MAX_CONNECTIONS",
+            format!("invalid count {raw:?}; use a whole number from 1 to {MAX_CONNECTIONS}"),
         )),
     }
 }
@@ -375,6 +424,14 @@ mod tests {
         assert_eq!(c.ttl.stale, Duration::from_secs(12 * 3600));
         assert_eq!(c.gateway_timeout, Duration::from_millis(1500));
         assert_eq!(c.revalidate_backoff, Duration::from_secs(30));
+        assert_eq!(
+            c.connections,
+            ConnectionLimits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 10_000,
+            }
+        );
         assert!(c.warming_secret.is_none() && c.cron_secret.is_none());
         assert!(!c.log.json);
     }
@@ -513,6 +570,44 @@ mod tests {
         assert_eq!(
             config(&[("GATEWAY_TIMEOUT", "0ms")]).unwrap_err().var,
             "GATEWAY_TIMEOUT"
+        );
+    }
+
+    #[test]
+    fn connection_limits_accept_the_duration_syntax_and_a_count() {
+        let c = config(&[
+            ("HTTP_HEADER_TIMEOUT", "1500ms"),
+            ("HTTP_IDLE_TIMEOUT", "90"),
+            ("HTTP_MAX_CONNECTIONS", " 50 "),
+        ])
+        .unwrap();
+        assert_eq!(c.connections.header_timeout, Duration::from_millis(1500));
+        assert_eq!(c.connections.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.connections.max_connections, 50);
+    }
+
+    #[test]
+    fn zero_or_unbounded_connection_limits_name_their_variable() {
+        for (name, value, problem) in [
+            ("HTTP_HEADER_TIMEOUT", "0s", "must be more than 0"),
+            ("HTTP_IDLE_TIMEOUT", "0", "must be more than 0"),
+            ("HTTP_IDLE_TIMEOUT", "2d", "at most 24h"),
+            ("HTTP_HEADER_TIMEOUT", "soon", "invalid duration \"soon\""),
+            ("HTTP_MAX_CONNECTIONS", "0", "invalid count \"0\""),
+            ("HTTP_MAX_CONNECTIONS", "-5", "invalid count \"-5\""),
+            ("HTTP_MAX_CONNECTIONS", "10k", "from 1 to 1000000"),
+            ("HTTP_MAX_CONNECTIONS", "1000001", "from 1 to 1000000"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.var, name, "{value}");
+            assert!(err.to_string().contains(problem), "{err}");
+        }
+        assert!(
+            config(&[
+                ("HTTP_IDLE_TIMEOUT", "24h"),
+                ("HTTP_MAX_CONNECTIONS", "1000000")
+            ])
+            .is_ok()
         );
     }
 }

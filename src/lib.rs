@@ -15,6 +15,7 @@
 //! - [`stats`] — the operator's counters, shared through the store.
 //! - [`http`] — the API, one module per route group, one error type.
 //! - [`app`] — wires the above together and serves; `main` stays thin.
+//! - [`server`] — the accept loop: connection cap, header and idle timeouts.
 //! - [`telemetry`] — logging set-up.
 
 pub mod app;
@@ -26,6 +27,7 @@ pub mod gateways;
 pub mod http;
 pub mod runtime;
 pub mod secret;
+pub mod server;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

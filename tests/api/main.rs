@@ -15,6 +15,7 @@ mod catalog;
 mod changes;
 mod cluster;
 mod compatible;
+mod connections;
 mod consistency;
 mod finding;
 mod harness;

@@ -27,7 +27,7 @@ fn refusal(env: &[(&str, &str)], toml: &str) -> String {
 fn bad_settings_stop_start_up_with_one_line_naming_them() {
     let ok = "[[gateway]]\nid = \"a\"\nkind = \"static\"\npath = \"/dev/null\"\n";
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         (
             &[("CACHE_FRESH_TTL", "soon")],
             ok,
@@ -37,6 +37,11 @@ fn bad_settings_stop_start_up_with_one_line_naming_them() {
             &[("GATEWAY_TIMEOUT", "1.5 parsecs")],
             ok,
             "models-cache: GATEWAY_TIMEOUT: invalid duration",
+        ),
+        (
+            &[("HTTP_MAX_CONNECTIONS", "0")],
+            ok,
+            "models-cache: HTTP_MAX_CONNECTIONS: invalid count \"0\"",
         ),
         (
             &[("REDIS_URL", "http://x")],
