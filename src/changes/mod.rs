@@ -174,25 +174,25 @@ impl ChangeLog {
         limit: usize,
         keep: impl Fn(&Change) -> bool,
     ) -> Result<Page, StoreError> {
-        let (mut data, mut next, mut scanned) = (Vec::new(), since, 0);
-        while data.len() < limit && scanned < SCAN_LIMIT {
+        let mut scan = Scan::new(limit);
+        let mut next = since;
+        while scan.wants_more() {
             let batch = self.store.changes_after(Some(next), SCAN_BATCH).await?;
             let exhausted = batch.len() < SCAN_BATCH;
             for stored in batch {
-                scanned += 1;
                 next = stored.seq;
-                if let Some(change) = stored.change().filter(&keep) {
-                    data.push(change);
-                    if data.len() == limit {
-                        break;
-                    }
+                if !scan.take(stored, &keep) {
+                    break;
                 }
             }
             if exhausted {
                 break;
             }
         }
-        Ok(Page { data, next })
+        Ok(Page {
+            data: scan.found,
+            next,
+        })
     }
 
     async fn read_latest(
@@ -200,29 +200,126 @@ impl ChangeLog {
         limit: usize,
         keep: impl Fn(&Change) -> bool,
     ) -> Result<Page, StoreError> {
-        let (mut data, mut before, mut newest, mut scanned) = (Vec::new(), None, None, 0);
-        while data.len() < limit && scanned < SCAN_LIMIT {
+        let mut scan = Scan::new(limit);
+        let (mut before, mut newest) = (None, None);
+        while scan.wants_more() {
             let batch = self.store.changes_before(before, SCAN_BATCH).await?;
             let exhausted = batch.len() < SCAN_BATCH;
             for stored in batch {
-                scanned += 1;
                 newest.get_or_insert(stored.seq);
                 before = Some(stored.seq);
-                if let Some(change) = stored.change().filter(&keep) {
-                    data.push(change);
-                    if data.len() == limit {
-                        break;
-                    }
+                if !scan.take(stored, &keep) {
+                    break;
                 }
             }
             if exhausted {
                 break;
             }
         }
+        let mut data = scan.found;
         data.reverse();
         Ok(Page {
             data,
             next: newest.unwrap_or_default(),
         })
+    }
+}
+
+/// A read's progress: the records kept so far, within [`SCAN_LIMIT`].
+struct Scan {
+    found: Vec<Change>,
+    limit: usize,
+    scanned: usize,
+}
+
+impl Scan {
+    fn new(limit: usize) -> Self {
+        Self {
+            found: Vec::new(),
+            limit,
+            scanned: 0,
+        }
+    }
+
+    fn wants_more(&self) -> bool {
+        self.found.len() < self.limit && self.scanned < SCAN_LIMIT
+    }
+
+    /// Looks at one more record; whether to go on.
+    fn take(&mut self, stored: Stored, keep: impl Fn(&Change) -> bool) -> bool {
+        self.scanned += 1;
+        if let Some(change) = stored.change().filter(|c| keep(c)) {
+            self.found.push(change);
+        }
+        self.found.len() < self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+
+    /// A log over an embedded store holding `n` records, alternately of
+    /// gateways `a` and `b`, one fetch each.
+    async fn log_with(n: usize) -> ChangeLog {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new());
+        for i in 0..n {
+            let gateway = if i % 2 == 0 { "a" } else { "b" };
+            let change = Change::new(i as u64, gateway, Some(&format!("m{i}")), ChangeKind::Added);
+            let json = serde_json::to_string(&change).unwrap();
+            store
+                .append_changes(&format!("f{i}"), &[json], 100_000)
+                .await
+                .unwrap();
+        }
+        ChangeLog::new(store, Arc::new(Aliases::default()), &[], 100_000)
+    }
+
+    fn models(page: &Page) -> Vec<&str> {
+        page.data
+            .iter()
+            .map(|c| c.model.as_deref().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_latest_matches_come_oldest_first_with_the_newest_seq_as_next() {
+        let log = log_with(2500).await;
+        let page = log.read(None, 3, |c| c.gateway == "a").await.unwrap();
+        assert_eq!(models(&page), ["m2494", "m2496", "m2498"]);
+        let newest = log.read(None, 1, |_| true).await.unwrap();
+        assert_eq!(models(&newest), ["m2499"]);
+        assert_eq!(
+            page.next, newest.next,
+            "next: the stream's newest, to poll from"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_since_a_full_page_ends_at_its_last_record_and_a_scan_at_its_limit() {
+        let log = log_with(2500).await;
+        let all = log.read(None, 1000, |_| true).await.unwrap();
+        let since: Seq = all.data[0].seq.parse().unwrap();
+        let page = log
+            .read(Some(since), 2, |c| c.gateway == "b")
+            .await
+            .unwrap();
+        assert_eq!(models(&page), ["m1501", "m1503"]);
+        assert_eq!(
+            page.next.to_string(),
+            page.data[1].seq,
+            "resume after the last given"
+        );
+        let none = log
+            .read(Some(since), 5, |c| c.gateway == "zzz")
+            .await
+            .unwrap();
+        assert!(none.data.is_empty());
+        assert_eq!(none.next, newest_seq(&log).await, "scanned to the end");
+    }
+
+    async fn newest_seq(log: &ChangeLog) -> Seq {
+        log.read(None, 1, |_| true).await.unwrap().next
     }
 }

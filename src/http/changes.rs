@@ -18,7 +18,7 @@ use super::error::ErrorBody;
 use super::{ApiError, find_gateway};
 use crate::app::AppState;
 use crate::changes::query::ChangesQuery;
-use crate::changes::{Change, ChangeKind, atom};
+use crate::changes::{Change, ChangeKind, Page, atom};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -66,13 +66,7 @@ async fn list_changes(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = parse(raw.as_deref())?;
-    let keep = Filter::new(&state, &query).await?;
-    let page = state
-        .changes
-        .read(query.since, query.limit, |c| keep.keeps(c))
-        .await
-        .map_err(unreachable_store)?;
+    let page = read(&state, raw.as_deref()).await?;
     let body = ChangesPage {
         data: page.data,
         next: page.next.to_string(),
@@ -94,13 +88,7 @@ async fn atom_feed(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = parse(raw.as_deref())?;
-    let keep = Filter::new(&state, &query).await?;
-    let page = state
-        .changes
-        .read(query.since, query.limit, |c| keep.keeps(c))
-        .await
-        .map_err(unreachable_store)?;
+    let page = read(&state, raw.as_deref()).await?;
     let self_url = match raw.as_deref() {
         Some(q) if !q.is_empty() => format!("/api/changes.atom?{q}"),
         _ => "/api/changes.atom".to_owned(),
@@ -113,6 +101,17 @@ async fn atom_feed(
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// The records the query string `raw` asks for.
+async fn read(state: &AppState, raw: Option<&str>) -> Result<Page, ApiError> {
+    let query = parse(raw)?;
+    let keep = Filter::new(state, &query).await?;
+    state
+        .changes
+        .read(query.since, query.limit, |c| keep.keeps(c))
+        .await
+        .map_err(unreachable_store)
 }
 
 fn parse(raw: Option<&str>) -> Result<ChangesQuery, ApiError> {
