@@ -104,6 +104,26 @@ pub fn list_body(gateway: usize, models: usize) -> Vec<u8> {
         .expect("BUG: a JSON value serialises")
 }
 
+/// One model in this many has its price changed by [`repriced_body`] (5 %).
+pub const REPRICED_EVERY: usize = 20;
+
+/// [`list_body`] in round `round` of the changes scenario: one model in
+/// [`REPRICED_EVERY`] has a prompt price of that round's (round 0 is
+/// [`list_body`] itself).
+pub fn repriced_body(gateway: usize, models: usize, round: usize) -> Vec<u8> {
+    let data: Vec<Value> = (0..models)
+        .map(|i| {
+            let mut record = model(gateway, i);
+            if round > 0 && i.is_multiple_of(REPRICED_EVERY) {
+                record["pricing"]["prompt"] = json!(per_token(20_000 + round * 10 + i % 7));
+            }
+            record
+        })
+        .collect();
+    serde_json::to_vec(&json!({"object": "list", "data": data}))
+        .expect("BUG: a JSON value serialises")
+}
+
 /// Models that share a search code: a `q` made from one code matches
 /// about this many models (fewer once filtered).
 pub const CODE_GROUP: usize = 4;

@@ -2,7 +2,7 @@
 //! replaces it, offer by offer (by id: a list's duplicates count once, the
 //! first as listed).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
@@ -58,104 +58,107 @@ fn by_id(models: &[Model]) -> BTreeMap<&str, &Model> {
     map
 }
 
-/// Every watched field whose value differs, by its dotted name.
+/// Every watched field whose value differs, by its dotted name. Values are
+/// compared as they are; only a difference is turned into JSON.
 fn changed_fields(old: &Model, new: &Model) -> BTreeMap<String, FromTo> {
     let mut fields = BTreeMap::new();
-    let (old_prices, new_prices) = (prices(old.pricing.as_ref()), prices(new.pricing.as_ref()));
-    for (name, from) in &old_prices {
-        let to = &new_prices[name];
+    for ((name, from), (_, to)) in prices(old.pricing.as_ref())
+        .into_iter()
+        .zip(prices(new.pricing.as_ref()))
+    {
         if !same_price(from, to) {
-            fields.insert(format!("pricing.{name}"), from_to(from, to));
+            fields.insert(format!("pricing.{name}"), from_to(&from, &to));
         }
     }
-    let watched = [
-        ("name", json!(old.name), json!(new.name)),
-        (
+    let mut field = |name: &str, from: Value, to: Value| {
+        fields.insert(name.to_owned(), FromTo { from, to });
+    };
+    if old.name != new.name {
+        field("name", json!(old.name), json!(new.name));
+    }
+    if old.context_length != new.context_length {
+        field(
             "context_length",
             json!(old.context_length),
             json!(new.context_length),
-        ),
-        (
+        );
+    }
+    let max_out = |m: &Model| {
+        m.top_provider
+            .as_ref()
+            .and_then(|t| t.max_completion_tokens)
+    };
+    if max_out(old) != max_out(new) {
+        field(
             "top_provider.max_completion_tokens",
-            json!(
-                old.top_provider
-                    .as_ref()
-                    .and_then(|t| t.max_completion_tokens)
-            ),
-            json!(
-                new.top_provider
-                    .as_ref()
-                    .and_then(|t| t.max_completion_tokens)
-            ),
-        ),
-        (
+            json!(max_out(old)),
+            json!(max_out(new)),
+        );
+    }
+    if inputs(old) != inputs(new) {
+        field(
             "architecture.input_modalities",
-            json!(
-                old.architecture
-                    .as_ref()
-                    .and_then(|a| a.input_modalities.as_ref())
-            ),
-            json!(
-                new.architecture
-                    .as_ref()
-                    .and_then(|a| a.input_modalities.as_ref())
-            ),
-        ),
-        (
+            json!(inputs(old)),
+            json!(inputs(new)),
+        );
+    }
+    if outputs(old) != outputs(new) {
+        field(
             "architecture.output_modalities",
-            json!(
-                old.architecture
-                    .as_ref()
-                    .and_then(|a| a.output_modalities.as_ref())
-            ),
-            json!(
-                new.architecture
-                    .as_ref()
-                    .and_then(|a| a.output_modalities.as_ref())
-            ),
-        ),
-        (
+            json!(outputs(old)),
+            json!(outputs(new)),
+        );
+    }
+    if old.supported_parameters != new.supported_parameters {
+        field(
             "supported_parameters",
             json!(old.supported_parameters),
             json!(new.supported_parameters),
-        ),
-    ];
-    for (name, from, to) in watched {
-        if from != to {
-            fields.insert(name.to_owned(), FromTo { from, to });
-        }
+        );
     }
     fields
 }
 
-fn prices(pricing: Option<&Pricing>) -> HashMap<&'static str, Option<String>> {
-    let p = pricing.cloned().unwrap_or_default();
-    HashMap::from([
-        ("prompt", p.prompt),
-        ("completion", p.completion),
-        ("request", p.request),
-        ("image", p.image),
-        ("input_cache_read", p.input_cache_read),
-        ("input_cache_write", p.input_cache_write),
-    ])
+fn inputs(m: &Model) -> Option<&Vec<String>> {
+    m.architecture.as_ref()?.input_modalities.as_ref()
+}
+
+fn outputs(m: &Model) -> Option<&Vec<String>> {
+    m.architecture.as_ref()?.output_modalities.as_ref()
+}
+
+/// Each price of a record, by name (`None` when unknown or no pricing).
+fn prices(pricing: Option<&Pricing>) -> [(&'static str, Option<&str>); 6] {
+    let get = |pick: fn(&Pricing) -> &Option<String>| pricing.and_then(|p| pick(p).as_deref());
+    [
+        ("prompt", get(|p| &p.prompt)),
+        ("completion", get(|p| &p.completion)),
+        ("request", get(|p| &p.request)),
+        ("image", get(|p| &p.image)),
+        ("input_cache_read", get(|p| &p.input_cache_read)),
+        ("input_cache_write", get(|p| &p.input_cache_write)),
+    ]
 }
 
 /// Equal as amounts (`"0.000003"` is `"0.0000030"`), or as text when either
 /// is not a plain decimal.
-fn same_price(a: &Option<String>, b: &Option<String>) -> bool {
-    match (a.as_deref(), b.as_deref()) {
-        (Some(a), Some(b)) => match (Price::per_token(a), Price::per_token(b)) {
-            (Some(x), Some(y)) => x == y,
-            _ => a == b,
-        },
-        (a, b) => a == b,
+fn same_price(a: Option<&str>, b: Option<&str>) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => matches!(
+            (Price::per_token(a), Price::per_token(b)),
+            (Some(x), Some(y)) if x == y
+        ),
+        _ => false,
     }
 }
 
-fn from_to(from: &Option<String>, to: &Option<String>) -> FromTo {
+fn from_to(from: &Option<&str>, to: &Option<&str>) -> FromTo {
     FromTo {
-        from: from.clone().map_or(Value::Null, Value::String),
-        to: to.clone().map_or(Value::Null, Value::String),
+        from: json!(from),
+        to: json!(to),
     }
 }
 

@@ -177,8 +177,9 @@ impl ChangeLog {
         let mut scan = Scan::new(limit);
         let mut next = since;
         while scan.wants_more() {
-            let batch = self.store.changes_after(Some(next), SCAN_BATCH).await?;
-            let exhausted = batch.len() < SCAN_BATCH;
+            let size = scan.batch();
+            let batch = self.store.changes_after(Some(next), size).await?;
+            let exhausted = batch.len() < size;
             for stored in batch {
                 next = stored.seq;
                 if !scan.take(stored, &keep) {
@@ -203,8 +204,9 @@ impl ChangeLog {
         let mut scan = Scan::new(limit);
         let (mut before, mut newest) = (None, None);
         while scan.wants_more() {
-            let batch = self.store.changes_before(before, SCAN_BATCH).await?;
-            let exhausted = batch.len() < SCAN_BATCH;
+            let size = scan.batch();
+            let batch = self.store.changes_before(before, size).await?;
+            let exhausted = batch.len() < size;
             for stored in batch {
                 newest.get_or_insert(stored.seq);
                 before = Some(stored.seq);
@@ -230,6 +232,9 @@ struct Scan {
     found: Vec<Change>,
     limit: usize,
     scanned: usize,
+    /// Records asked of the store next: `limit` at first (enough when every
+    /// record is kept), doubling up to [`SCAN_BATCH`] while a filter skips.
+    next_batch: usize,
 }
 
 impl Scan {
@@ -238,7 +243,14 @@ impl Scan {
             found: Vec::new(),
             limit,
             scanned: 0,
+            next_batch: limit.clamp(1, SCAN_BATCH),
         }
+    }
+
+    fn batch(&mut self) -> usize {
+        let size = self.next_batch;
+        self.next_batch = (size * 2).min(SCAN_BATCH);
+        size
     }
 
     fn wants_more(&self) -> bool {

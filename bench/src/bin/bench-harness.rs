@@ -78,6 +78,11 @@ async fn run(opts: Options) -> Result<Results, String> {
     } else {
         None
     };
+    let changes = if o.runs("changes") {
+        Some(harness::changes::changes(&rig).await?)
+    } else {
+        None
+    };
     let mut results = Results {
         meta: meta(&rig),
         hot,
@@ -86,6 +91,7 @@ async fn run(opts: Options) -> Result<Results, String> {
         revalidation,
         stampedes,
         catalog,
+        changes,
         targets: Vec::new(),
     };
     results.judge();

@@ -4,9 +4,11 @@
 //!   its latency; counted.
 //! - `GET /stats` — per gateway: requests, body bytes, latency; requests in
 //!   flight now.
-//! - `POST /control` — `{"latency_ms":"2000"|"50..800","reset":true,"revise":n}`:
+//! - `POST /control` — `{"latency_ms":"2000"|"50..800","reset":true,"revise":n,"reprice":r}`:
 //!   change latencies, zero the counters, change gateway `n`'s list (one
-//!   more model, [`catalog::revised_id`]; `--distinct` only).
+//!   more model, [`catalog::revised_id`]; `--distinct` only), give 5 % of
+//!   every gateway's models round `r`'s prices ([`catalog::repriced_body`];
+//!   not with `--distinct`).
 //!
 //! `--distinct` serves the catalog scenario's lists: every gateway its own
 //! models, each name carrying a search code ([`catalog::catalog_model`]).
@@ -144,6 +146,8 @@ struct Control {
     reset: bool,
     /// Gateway whose list changes (its revision goes up by one).
     revise: Option<usize>,
+    /// Round of new prices for 5 % of every gateway's models.
+    reprice: Option<usize>,
 }
 
 impl Upstream {
@@ -181,6 +185,18 @@ async fn control(State(mock): State<Arc<Mock>>, Json(control): Json<Control>) ->
             .body
             .lock()
             .expect("BUG: a body lock is never poisoned") = Bytes::from(body);
+    }
+    if let Some(round) = control.reprice {
+        if mock.distinct {
+            return (StatusCode::BAD_REQUEST, "reprice is not for --distinct").into_response();
+        }
+        for (n, upstream) in mock.upstreams.iter().enumerate() {
+            let body = catalog::repriced_body(n, mock.models, round);
+            *upstream
+                .body
+                .lock()
+                .expect("BUG: a body lock is never poisoned") = Bytes::from(body);
+        }
     }
     if control.reset {
         for upstream in &mock.upstreams {

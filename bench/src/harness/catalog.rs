@@ -75,6 +75,7 @@ pub async fn catalog(rig: &Rig) -> Result<CatalogResults, String> {
                 db: FIRST_DB + i as u8,
                 fresh: "4h",
                 stale: "12h",
+                env: &[],
             },
             &file,
         )?;

@@ -59,15 +59,27 @@ impl Mock {
 
     /// Changes gateway `n`'s list (one more model; `--distinct` mocks only).
     pub async fn revise(&self, n: usize) -> Result<(), String> {
+        self.command(json!({"revise": n})).await
+    }
+
+    /// Gives 5 % of every gateway's models round `round`'s prices.
+    pub async fn reprice(&self, round: usize) -> Result<(), String> {
+        self.command(json!({"reprice": round})).await
+    }
+
+    async fn command(&self, body: Value) -> Result<(), String> {
         let response = self
             .http
             .post(format!("{}/control", self.base))
-            .json(&json!({"revise": n}))
+            .json(&body)
             .send()
             .await
             .map_err(|e| format!("mock control: {e}"))?;
         if !response.status().is_success() {
-            return Err(format!("mock revise answered {}", response.status()));
+            return Err(format!(
+                "mock control {body} answered {}",
+                response.status()
+            ));
         }
         Ok(())
     }

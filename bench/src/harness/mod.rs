@@ -6,6 +6,7 @@
 //! wait is bounded.
 
 pub mod catalog;
+pub mod changes;
 pub mod client;
 pub mod procs;
 pub mod report;

@@ -263,11 +263,11 @@ pub enum Kind {
 }
 
 impl Target {
-    fn correctness(name: String, target: &str, figure: String, met: bool) -> Self {
+    pub(super) fn correctness(name: String, target: &str, figure: String, met: bool) -> Self {
         Self::new(Kind::Correctness, name, target, figure, met)
     }
 
-    fn performance(name: String, target: &str, figure: String, met: bool) -> Self {
+    pub(super) fn performance(name: String, target: &str, figure: String, met: bool) -> Self {
         Self::new(Kind::Performance, name, target, figure, met)
     }
 
@@ -292,6 +292,7 @@ pub struct Results {
     pub revalidation: Option<Revalidation>,
     pub stampedes: Vec<StampedeRow>,
     pub catalog: Option<CatalogResults>,
+    pub changes: Option<super::changes::ChangesResults>,
     pub targets: Vec<Target>,
 }
 
@@ -362,6 +363,9 @@ impl Results {
         }
         if let Some(c) = &self.catalog {
             self.judge_catalog(c, &mut targets);
+        }
+        if let Some(c) = &self.changes {
+            c.targets(&mut targets);
         }
         let load_errors = self.load_errors();
         if !load_errors.is_empty()
@@ -634,7 +638,10 @@ impl Results {
         if let Some(c) = &self.catalog {
             catalog_markdown(&mut out, c);
         }
-        let _ = writeln!(out, "\n## Targets (issues 5 and 9)\n");
+        if let Some(c) = &self.changes {
+            c.markdown(&mut out);
+        }
+        let _ = writeln!(out, "\n## Targets (issues 5, 9, 10, 11, 12)\n");
         let _ = writeln!(out, "| target | kind | goal | figure | |");
         let _ = writeln!(out, "|---|---|---|---|---|");
         for t in &self.targets {
@@ -768,7 +775,7 @@ fn count(n: usize) -> String {
     out
 }
 
-fn rps(m: &Measure) -> String {
+pub(super) fn rps(m: &Measure) -> String {
     let errors = if m.errors > 0 {
         format!(" ({} err)", m.errors)
     } else {
@@ -777,7 +784,7 @@ fn rps(m: &Measure) -> String {
     format!("{:.0}{errors}", m.rps)
 }
 
-fn ms(v: f64) -> String {
+pub(super) fn ms(v: f64) -> String {
     if v < 10.0 {
         format!("{v:.2} ms")
     } else {

@@ -46,6 +46,8 @@ pub struct ServiceConfig<'a> {
     pub db: u8,
     pub fresh: &'a str,
     pub stale: &'a str,
+    /// More environment (e.g. `CHANGES_MAX=0`).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 pub struct Rig {
@@ -109,12 +111,14 @@ impl Rig {
             db: 0,
             fresh: "4h",
             stale: "12h",
+            env: &[],
         })?;
         let revalidating = rig_start.service(&ServiceConfig {
             name: "models-cache-swr",
             db: 1,
             fresh: "1s",
             stale: "1h",
+            env: &[],
         })?;
         for instance in [&service, &revalidating] {
             client::wait_ok(&http, &format!("{}/healthz", instance.base), START).await?;
@@ -251,7 +255,8 @@ impl RigStart<'_> {
             // Above the slowest mock (2 s), so latency never turns into failure.
             .env("GATEWAY_TIMEOUT", "10s")
             .env("CACHE_WARMING_SECRET", SECRET)
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .envs(config.env.iter().copied());
         let proc = Proc::spawn(config.name, command, self.dir)?;
         Ok(Instance {
             base: format!("http://127.0.0.1:{port}"),

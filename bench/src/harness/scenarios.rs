@@ -18,13 +18,13 @@ const SLOW_UPSTREAM: &str = "2000";
 /// the first fetch is still in flight.
 const STAMPEDE_UPSTREAM: &str = "1000";
 /// Mock latency the rest of the time.
-const FAST_UPSTREAM: &str = "50";
+pub(super) const FAST_UPSTREAM: &str = "50";
 /// Latencies of the warm scenario, spread over the gateways.
 const WARM_SPREAD: &str = "50..800";
 const SETTLE: Duration = Duration::from_millis(300);
 const STAMPEDE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on an instance's start and on its entries changing state.
-const START: Duration = Duration::from_secs(30);
+pub(super) const START: Duration = Duration::from_secs(30);
 
 pub(super) fn load_of(rig: &Rig) -> Load<'_> {
     Load {
@@ -257,6 +257,7 @@ fn start_instances(rig: &Rig, case: &str, db: u8, n: usize) -> Result<Vec<Instan
                 db,
                 fresh: "2s",
                 stale: "1h",
+                env: &[],
             })
         })
         .collect()
