@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark of issue 5: models-cache vs the physical limit vs nginx.
+# The benchmark of issues 5, 9 and 12: models-cache vs the physical limit vs
+# nginx, catalog queries, and the models page's load in headless Chromium.
 #
 #   bash bench/run.sh            full run (release build, 10 s per load run);
 #                                writes bench/results.md and bench/results.json
@@ -12,8 +13,10 @@
 # Other arguments go to bench-harness (`--help` lists them: --kind,
 # --seconds, --connections, --server-cpus, --strict…). It installs what it
 # needs from Debian's packages when missing (wrk, nginx, redis-server,
-# redis-tools), builds the binaries, starts everything on loopback, and stops
-# everything it started, also on failure, timeout or Ctrl-C.
+# redis-tools; chromium and the Python test clients through
+# scripts/browser-deps.sh), builds the binaries, starts everything on
+# loopback, and stops everything it started, also on failure, timeout or
+# Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +52,9 @@ install_missing() {
 }
 
 install_missing
+# Chromium and Playwright for the page scenario; exports MODELS_CACHE_PYDEPS.
+# shellcheck source=scripts/browser-deps.sh
+source scripts/browser-deps.sh
 
 if [ "$quick" = 1 ]; then
   profile_args=()
@@ -73,7 +79,7 @@ fi
 # whatever happens the group is stopped on exit. The harness bounds itself by
 # --deadline; the group kill is the backstop.
 setsid "$bin_dir/bench-harness" --bin-dir "$bin_dir" --out "$out" --commit "$commit" \
-  --deadline "$deadline" "$@" &
+  --deadline "$deadline" --drive tests/browser/drive.py --pydeps "$MODELS_CACHE_PYDEPS" "$@" &
 harness=$!
 stop_group() {
   kill -TERM -- "-$harness" 2>/dev/null || return 0

@@ -6,7 +6,7 @@ it and check the observations against the API's own answers.
     python3 drive.py models <base url>
     python3 drive.py status <base url>
     python3 drive.py screenshots <base url> <directory>
-    python3 drive.py load <url> <runs>       (the benchmark's page load)
+    python3 drive.py load <url> <runs> [<url>…]   (the benchmark's page load)
 """
 
 import json
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Error as PlaywrightError, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach
@@ -211,22 +211,61 @@ def screenshots(base, directory):
     return {"written": sorted(os.listdir(directory))}
 
 
-def load(url, runs):
-    """Cold loads of `url` (a new browser context each, so no cache): ms from
-    navigation start to the page's `rows-painted` mark."""
-    times = []
+# What the `load` scenario reads in the page once its rows are painted:
+# the mark, and where the time before it went (Navigation, Resource and Paint
+# Timing, ms from navigation start; a cross-origin resource without
+# Timing-Allow-Origin still has its start and responseEnd).
+TIMINGS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  return {
+    painted: performance.getEntriesByName("rows-painted")[0].startTime,
+    html: nav.responseEnd,
+    dom_content_loaded: nav.domContentLoadedEventEnd,
+    paint: Object.fromEntries(performance.getEntriesByType("paint").map(p => [p.name, p.startTime])),
+    resources: performance.getEntriesByType("resource").map(r => ({
+      name: r.name, type: r.initiatorType, start: r.startTime, end: r.responseEnd,
+      encoded: r.encodedBodySize, decoded: r.decodedBodySize })),
+    rows: document.querySelectorAll("#models > li").length,
+  };
+}"""
+
+
+# Injected before the page's own scripts (an init script is not subject to
+# its CSP): says on the console when the mark is set, so that nothing polls
+# or runs inside the page while it loads (wait_for_function would inject
+# Playwright's script and poll on every frame: work on the measured thread).
+MARK_WATCH = """new PerformanceObserver((list) => {
+  if (list.getEntriesByName("rows-painted").length) console.debug("rows-painted");
+}).observe({ type: "mark" });"""
+
+
+def load(urls, runs):
+    """`runs` cold loads of each of `urls` (a new browser context each, so no
+    cache), interleaved (round r starts with page r, so drifting noise hits
+    every page alike): ms from navigation start to the page's `rows-painted`
+    mark (`ms`), each load's timings (`runs`), the loads that painted
+    nothing (`errors`); per page in `pages`, the first page's also at the top."""
+    pages = [{"url": url, "ms": [], "runs": [], "errors": []} for url in urls]
     with sync_playwright() as p:
         browser = launch(p)
-        for _ in range(runs):
-            context = browser.new_context()
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url)
-            page.wait_for_function("performance.getEntriesByName('rows-painted').length > 0")
-            times.append(page.evaluate("performance.getEntriesByName('rows-painted')[0].startTime"))
-            context.close()
+        for r in range(runs):
+            for i in range(len(pages)):
+                seen = pages[(r + i) % len(pages)]
+                context = browser.new_context()
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                page.add_init_script(MARK_WATCH)
+                try:
+                    with page.expect_console_message(lambda m: m.text == "rows-painted"):
+                        page.goto(seen["url"])
+                    timings = page.evaluate(TIMINGS)
+                    seen["ms"].append(timings["painted"])
+                    seen["runs"].append(timings)
+                except PlaywrightError as e:
+                    seen["errors"].append(str(e).splitlines()[0])
+                context.close()
         browser.close()
-    return {"ms": times}
+    return {"ms": pages[0]["ms"], "pages": pages}
 
 
 def main():
@@ -239,7 +278,7 @@ def main():
     elif what == "screenshots":
         seen = screenshots(base, sys.argv[3])
     elif what == "load":
-        seen = load(base, int(sys.argv[3]))
+        seen = load([base] + sys.argv[4:], int(sys.argv[3]))
     else:
         sys.exit(f"unknown scenario {what!r}")
     seen["seconds"] = round(time.monotonic() - started, 2)

@@ -1,4 +1,4 @@
-//! Runs the benchmark of issue 5 and writes `results.md` and `results.json`.
+//! Runs the benchmark of issues 5, 9 and 12 and writes `results.md` and `results.json`.
 //! Meant to be started by `bench/run.sh`, which installs wrk and nginx,
 //! builds the binaries and bounds the run in time.
 
@@ -83,6 +83,11 @@ async fn run(opts: Options) -> Result<Results, String> {
     } else {
         None
     };
+    let page = if o.runs("page") {
+        Some(harness::page::page(&rig).await?)
+    } else {
+        None
+    };
     let mut results = Results {
         meta: meta(&rig),
         hot,
@@ -92,6 +97,7 @@ async fn run(opts: Options) -> Result<Results, String> {
         stampedes,
         catalog,
         changes,
+        page,
         targets: Vec::new(),
     };
     results.judge();

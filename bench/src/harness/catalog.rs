@@ -68,7 +68,7 @@ pub async fn catalog(rig: &Rig) -> Result<CatalogResults, String> {
 
     let mut sizes = Vec::new();
     for (i, &(gateways, per_gateway)) in shapes.iter().enumerate() {
-        let file = write_gateways(&rig.dir, &mock.base, gateways)?;
+        let file = write_gateways(&rig.dir, "catalog", &mock.base, gateways)?;
         let instance = rig.service_with(
             &ServiceConfig {
                 name: &format!("models-cache-catalog-{}", gateways * per_gateway),
@@ -165,26 +165,36 @@ pub async fn catalog(rig: &Rig) -> Result<CatalogResults, String> {
 }
 
 /// The catalog mock: `gateways` lists of `per_gateway` models of their own.
-fn start_mock(rig: &Rig, gateways: usize, per_gateway: usize) -> Result<(Proc, Mock), String> {
+pub(super) fn start_mock(
+    rig: &Rig,
+    gateways: usize,
+    per_gateway: usize,
+) -> Result<(Proc, Mock), String> {
     let mut command = Command::new(rig.opts.bin_dir.join("mock-gateway"));
     command
         .arg(format!("--gateways={gateways}"))
         .arg(format!("--models={per_gateway}"))
         .arg("--distinct")
         .arg("--latency-ms=0");
-    let (proc, addr) = Proc::spawn_listening("mock-gateway-catalog", command, &rig.dir, START)?;
+    let name = format!("mock-gateway-distinct-{gateways}x{per_gateway}");
+    let (proc, addr) = Proc::spawn_listening(&name, command, &rig.dir, START)?;
     Ok((proc, Mock::new(format!("http://{addr}"))))
 }
 
-/// `catalog-<n>.toml`: gateways `g00`… at the catalog mock.
-fn write_gateways(dir: &Path, mock: &str, gateways: usize) -> Result<PathBuf, String> {
-    let mut toml = String::from("# Written by bench-harness (catalog scenario).\n");
+/// `<scenario>-<n>.toml`: gateways `g00`… at the catalog mock.
+pub(super) fn write_gateways(
+    dir: &Path,
+    scenario: &str,
+    mock: &str,
+    gateways: usize,
+) -> Result<PathBuf, String> {
+    let mut toml = format!("# Written by bench-harness ({scenario} scenario).\n");
     for n in 0..gateways {
         toml.push_str(&format!(
             "\n[[gateway]]\nid = \"g{n:02}\"\nkind = \"openrouter\"\nbase_url = \"{mock}/g/{n}\"\n"
         ));
     }
-    let path = dir.join(format!("catalog-{gateways}.toml"));
+    let path = dir.join(format!("{scenario}-{gateways}.toml"));
     std::fs::write(&path, toml).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }

@@ -1,6 +1,7 @@
 //! The scenario runner: starts Redis, the mock gateways, models-cache, the
 //! limit server, the aggregator and nginx on loopback ([`rig`]), runs the
-//! scenarios ([`scenarios`]) and writes the report ([`report`]).
+//! scenarios ([`scenarios`], [`catalog`], [`page`]) and writes the report
+//! ([`report`]).
 //!
 //! Everything it starts is a [`procs::Proc`], stopped when dropped; every
 //! wait is bounded.
@@ -8,6 +9,7 @@
 pub mod catalog;
 pub mod changes;
 pub mod client;
+pub mod page;
 pub mod procs;
 pub mod report;
 pub mod rig;
@@ -21,7 +23,12 @@ use clap::Parser;
 
 /// `bench-harness` options; `bench/run.sh` passes its arguments through.
 #[derive(Parser, Debug, Clone)]
-#[command(about = "Benchmarks models-cache against the physical limit and against nginx")]
+#[command(
+    about = "Benchmarks models-cache against the physical limit and against nginx",
+    // `bench/run.sh` passes --bin-dir, --out, --commit and --deadline first:
+    // the caller's own come later and win.
+    args_override_self = true
+)]
 pub struct Options {
     /// About a second per scenario, fewer models; only the correctness
     /// targets are asserted (not the speed ones).
@@ -67,13 +74,24 @@ pub struct Options {
     #[arg(long, default_value_t = 1800)]
     pub deadline: u64,
     /// Scenarios to run, comma-separated: hot, memory, warm, revalidation,
-    /// stampede, catalog [default: all]. Revalidation compares with hot's p99.
+    /// stampede, catalog, page [default: all]. Revalidation compares with
+    /// hot's p99.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Path of the unified catalog, asked by the catalog scenario's row (c)
     /// (`?limit=50`); a 404 reports the row as not available.
     #[arg(long, default_value = "/api/catalog")]
     pub catalog_path: String,
+    /// Cold loads of each page in the page scenario [default: 20, quick: 3].
+    #[arg(long)]
+    pub page_loads: Option<usize>,
+    /// The browser driver of the page scenario (`load` scenario).
+    #[arg(long, default_value = "tests/browser/drive.py")]
+    pub drive: PathBuf,
+    /// PYTHONPATH of the driver (Playwright) [default:
+    /// `$MODELS_CACHE_PYDEPS`, which `scripts/browser-deps.sh` exports].
+    #[arg(long)]
+    pub pydeps: Option<PathBuf>,
     /// Keep the run's temporary directory (logs of every process).
     #[arg(long)]
     pub keep_logs: bool,
@@ -90,6 +108,10 @@ impl Options {
     /// Whether `scenario` is selected by `--only` (all are by default).
     pub fn runs(&self, scenario: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
+
+    pub fn page_loads(&self) -> usize {
+        self.page_loads.unwrap_or(if self.quick { 3 } else { 20 })
     }
 
     pub fn seconds(&self) -> u64 {

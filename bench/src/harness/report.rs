@@ -237,6 +237,157 @@ impl CatalogRow {
     }
 }
 
+/// The page scenario (issue 12): cold loads of models-cache's models page
+/// and of the baseline page in headless Chromium.
+#[derive(Debug, Serialize)]
+pub struct PageResults {
+    pub gateways: usize,
+    pub models_per_gateway: usize,
+    pub models: usize,
+    /// Cold loads of each page.
+    pub runs: usize,
+    /// Rows each page must show first.
+    pub rows_expected: usize,
+    /// `/proc/loadavg` (1, 5, 15 min) when the scenario started: the
+    /// browser's figures move with whatever else the machine runs.
+    pub load_average: String,
+    pub ours: PageLoads,
+    pub baseline: PageLoads,
+    /// No data: the browser's own cost of a page whose rows a script writes.
+    pub floor: PageLoads,
+    /// Baseline ÷ ours.
+    pub ratio_p50: f64,
+    pub ratio_p95: f64,
+}
+
+impl PageResults {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gateways: usize,
+        models_per_gateway: usize,
+        runs: usize,
+        rows_expected: usize,
+        load_average: String,
+        ours: PageLoads,
+        baseline: PageLoads,
+        floor: PageLoads,
+    ) -> Self {
+        Self {
+            gateways,
+            models_per_gateway,
+            models: gateways * models_per_gateway,
+            runs,
+            rows_expected,
+            load_average,
+            floor,
+            ratio_p50: baseline.p50_ms / ours.p50_ms.max(f64::MIN_POSITIVE),
+            ratio_p95: baseline.p95_ms / ours.p95_ms.max(f64::MIN_POSITIVE),
+            ours,
+            baseline,
+        }
+    }
+}
+
+/// One page's loads: ms from navigation start to its `rows-painted` mark.
+#[derive(Debug, Serialize)]
+pub struct PageLoads {
+    pub page: String,
+    pub url: String,
+    /// What the page asks the API for its first rows (empty: nothing).
+    pub api: String,
+    /// That answer's body as sent, identity and gzip (Chromium asks gzip).
+    pub api_bytes: u64,
+    pub api_gzip_bytes: u64,
+    /// Each load that set the mark, in order.
+    pub ms: Vec<f64>,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+    /// Loads that set the mark with the expected rows shown.
+    pub painted: usize,
+    /// Loads that did not (drive.py's error, or the rows shown).
+    pub errors: Vec<String>,
+    /// Where the time went: the median of each phase over the loads.
+    pub median: Phases,
+    /// The phases of the load whose time is the p95.
+    pub p95_load: Option<Phases>,
+}
+
+impl PageLoads {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        page: &str,
+        url: &str,
+        api: &str,
+        api_bytes: u64,
+        api_gzip_bytes: u64,
+        ms: Vec<f64>,
+        painted: usize,
+        errors: Vec<String>,
+        phases: &[Phases],
+    ) -> Self {
+        let p95_load = rank(ms.len(), 0.95).map(|i| {
+            let mut order: Vec<usize> = (0..ms.len()).collect();
+            order.sort_by(|&a, &b| ms[a].total_cmp(&ms[b]));
+            phases[order[i]].clone()
+        });
+        let column = |f: fn(&Phases) -> Option<f64>| {
+            percentile(&phases.iter().filter_map(f).collect::<Vec<_>>(), 0.5)
+        };
+        let median = Phases {
+            html_ms: column(|p| Some(p.html_ms)).unwrap_or(f64::NAN),
+            scripts_ms: column(|p| p.scripts_ms),
+            api_start_ms: column(|p| p.api_start_ms),
+            api_end_ms: column(|p| p.api_end_ms),
+            first_contentful_paint_ms: column(|p| p.first_contentful_paint_ms),
+            rows_painted_ms: column(|p| Some(p.rows_painted_ms)).unwrap_or(f64::NAN),
+        };
+        Self {
+            page: page.into(),
+            url: url.into(),
+            api: api.into(),
+            api_bytes,
+            api_gzip_bytes,
+            p50_ms: percentile(&ms, 0.5).unwrap_or(f64::NAN),
+            p95_ms: percentile(&ms, 0.95).unwrap_or(f64::NAN),
+            max_ms: percentile(&ms, 1.0).unwrap_or(f64::NAN),
+            ms,
+            painted,
+            errors,
+            median,
+            p95_load,
+        }
+    }
+}
+
+/// One load's timeline, ms from navigation start (Navigation, Resource and
+/// Paint Timing); `None` where the load had no such entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phases {
+    /// The HTML's `responseEnd`.
+    pub html_ms: f64,
+    /// The last script's `responseEnd`.
+    pub scripts_ms: Option<f64>,
+    /// The API request's start and `responseEnd`.
+    pub api_start_ms: Option<f64>,
+    pub api_end_ms: Option<f64>,
+    pub first_contentful_paint_ms: Option<f64>,
+    /// The page's `rows-painted` mark.
+    pub rows_painted_ms: f64,
+}
+
+/// Index of the `q` percentile (nearest rank) among `n` sorted values.
+fn rank(n: usize, q: f64) -> Option<usize> {
+    (n > 0).then(|| ((q * n as f64).ceil() as usize).clamp(1, n) - 1)
+}
+
+/// The `q` percentile (nearest rank) of `values`.
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    rank(sorted.len(), q).map(|i| sorted[i])
+}
+
 /// Rows (a) and (b) carry the issue's goal on the cost ratio.
 const CATALOG_GOAL: f64 = 1.5;
 
@@ -293,6 +444,7 @@ pub struct Results {
     pub stampedes: Vec<StampedeRow>,
     pub catalog: Option<CatalogResults>,
     pub changes: Option<super::changes::ChangesResults>,
+    pub page: Option<PageResults>,
     pub targets: Vec<Target>,
 }
 
@@ -366,6 +518,9 @@ impl Results {
         }
         if let Some(c) = &self.changes {
             c.targets(&mut targets);
+        }
+        if let Some(p) = &self.page {
+            judge_page(p, &mut targets);
         }
         let load_errors = self.load_errors();
         if !load_errors.is_empty()
@@ -653,6 +808,9 @@ impl Results {
         if let Some(c) = &self.changes {
             c.markdown(&mut out);
         }
+        if let Some(p) = &self.page {
+            page_markdown(&mut out, p);
+        }
         let _ = writeln!(out, "\n## Targets (issues 5, 9, 10, 11, 12)\n");
         let _ = writeln!(out, "| target | kind | goal | figure | |");
         let _ = writeln!(out, "|---|---|---|---|---|");
@@ -770,6 +928,121 @@ fn catalog_markdown(out: &mut String, c: &CatalogResults) {
     }
 }
 
+/// The page's goal: first rows painted within 100 ms of navigation start.
+const PAGE_GOAL_MS: f64 = 100.0;
+
+fn judge_page(p: &PageResults, targets: &mut Vec<Target>) {
+    targets.push(Target::performance(
+        format!(
+            "page load, {} models, models-cache's page p95",
+            count(p.models)
+        ),
+        "< 100 ms (navigation start → rows painted)",
+        format!(
+            "{} (p50 {}; baseline p95 {}, {:.1}×; no-data floor p95 {})",
+            ms(p.ours.p95_ms),
+            ms(p.ours.p50_ms),
+            ms(p.baseline.p95_ms),
+            p.ratio_p95,
+            ms(p.floor.p95_ms)
+        ),
+        p.ours.painted == p.runs && p.ours.p95_ms < PAGE_GOAL_MS,
+    ));
+    for (name, loads) in [
+        ("models-cache's page", &p.ours),
+        ("baseline page", &p.baseline),
+    ] {
+        let mut figure = format!("{}/{} loads", loads.painted, p.runs);
+        if let Some(e) = loads.errors.first() {
+            figure.push_str(&format!(" (first failure: {e})"));
+        }
+        targets.push(Target::correctness(
+            format!("page load, {name}: rows painted"),
+            &format!("every load shows {} rows", p.rows_expected),
+            figure,
+            p.runs > 0 && loads.painted == p.runs,
+        ));
+    }
+}
+
+fn page_markdown(out: &mut String, p: &PageResults) {
+    let _ = writeln!(
+        out,
+        "\n## Page load ({} models: {} gateways × {})\n",
+        count(p.models),
+        p.gateways,
+        p.models_per_gateway
+    );
+    let _ = writeln!(
+        out,
+        "Headless Chromium, {} cold loads of each page (a new browser context each, the pages interleaved), warm cache: ms from navigation start to the page's `rows-painted` mark (its first {} rows painted). Load average when the scenario started: {}.\n",
+        p.runs, p.rows_expected, p.load_average
+    );
+    let _ = writeln!(
+        out,
+        "| page | first rows from | answer (gzip / identity) | loads painted | p50 | p95 | max |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|");
+    for l in [&p.ours, &p.baseline, &p.floor] {
+        let (api, size) = if l.api.is_empty() {
+            ("no request".to_owned(), "—".to_owned())
+        } else {
+            (
+                format!("`{}`", l.api),
+                format!("{} / {}", kib(l.api_gzip_bytes), kib(l.api_bytes)),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {api} | {size} | {}/{} | {} | **{}** | {} |",
+            l.page,
+            l.painted,
+            p.runs,
+            ms(l.p50_ms),
+            ms(l.p95_ms),
+            ms(l.max_ms)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nBaseline ÷ models-cache: **{:.1}×** at p50, **{:.1}×** at p95.",
+        p.ratio_p50, p.ratio_p95
+    );
+    let _ = writeln!(
+        out,
+        "\nWhere the time goes (ms from navigation start; Navigation, Resource and Paint Timing):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| page | load | HTML received | scripts received | API request sent | API answer received | first contentful paint | rows painted |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|");
+    for l in [&p.ours, &p.baseline, &p.floor] {
+        let rows = [
+            ("median of each phase", Some(&l.median)),
+            ("the p95 load", l.p95_load.as_ref()),
+        ];
+        for (which, phases) in rows {
+            let Some(ph) = phases else { continue };
+            let _ = writeln!(
+                out,
+                "| {} | {which} | {} | {} | {} | {} | {} | {} |",
+                l.page,
+                ms(ph.html_ms),
+                opt_ms(ph.scripts_ms),
+                opt_ms(ph.api_start_ms),
+                opt_ms(ph.api_end_ms),
+                opt_ms(ph.first_contentful_paint_ms),
+                ms(ph.rows_painted_ms)
+            );
+        }
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), ms)
+}
+
 fn queries(n: usize) -> String {
     format!("{n} quer{}", if n == 1 { "y" } else { "ies" })
 }
@@ -814,4 +1087,40 @@ fn kib(bytes: u64) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let twenty: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        assert_eq!(percentile(&twenty, 0.5), Some(10.0));
+        assert_eq!(percentile(&twenty, 0.95), Some(19.0));
+        assert_eq!(percentile(&twenty, 1.0), Some(20.0));
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.95), Some(3.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_p95_load_is_the_one_at_the_p95() {
+        let phases: Vec<Phases> = [30.0, 10.0, 20.0]
+            .map(|t| Phases {
+                html_ms: t / 10.0,
+                scripts_ms: None,
+                api_start_ms: Some(t / 2.0),
+                api_end_ms: None,
+                first_contentful_paint_ms: None,
+                rows_painted_ms: t,
+            })
+            .to_vec();
+        let ms = phases.iter().map(|p| p.rows_painted_ms).collect();
+        let loads = PageLoads::new("p", "u", "/a", 0, 0, ms, 3, Vec::new(), &phases);
+        assert_eq!(loads.p50_ms, 20.0);
+        assert_eq!(loads.p95_ms, 30.0);
+        assert_eq!(loads.p95_load.unwrap().html_ms, 3.0);
+        assert_eq!(loads.median.api_start_ms, Some(10.0));
+        assert_eq!(loads.median.api_end_ms, None);
+    }
 }
