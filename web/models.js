@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, getJSON, money, tokens, duration, stateBadge } = mc;
+  const { el, getJSON, money, count, byText, tokens, duration, stateBadge } = mc;
 
   const PAGE_SIZE = 50;
   const SEARCH_DELAY_MS = 150;
@@ -27,6 +27,8 @@
   let inFlight = null;
   let painted = false;
   let shownFacets = {};
+  /** Each shown row's model, until its offers table is built. */
+  const offersOf = new WeakMap();
   let searchTimer = 0;
 
   function fromLocation() {
@@ -118,7 +120,7 @@
     for (const fieldset of form.querySelectorAll("fieldset.facet")) {
       const facet = fieldset.dataset.facet;
       const chosen = new Set((params.get(facet) || "").split(",").filter(Boolean));
-      const counts = Object.entries(facets[facet] || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+      const counts = Object.entries(facets[facet] || {}).sort((a, b) => b[1] - a[1] || byText(a[0], b[0]));
       for (const value of chosen) {
         if (!counts.some(([v]) => v === value)) counts.push([value, 0]);
       }
@@ -134,11 +136,11 @@
     }
   }
 
-  function facetOption(facet, value, count, checked) {
+  function facetOption(facet, value, matches, checked) {
     const id = `f-${facet}-${value}`.replace(/[^A-Za-z0-9_-]/g, "_");
     return el("div", { class: "check" },
       el("input", { type: "checkbox", id, "data-facet": facet, value, checked }),
-      el("label", { for: id }, value, " ", el("span", { class: "count", text: count.toLocaleString("en") })));
+      el("label", { for: id }, value, " ", el("span", { class: "count", text: count(matches) })));
   }
 
   function renderModels(models) {
@@ -153,7 +155,8 @@
         `${offers} ${offers === 1 ? "offer" : "offers"}`].filter(Boolean).join(" · ");
       q(".price").textContent = cheapestText(model.cheapest);
       q(".description").textContent = model.description || "";
-      q("tbody").append(...model.offers.map((offer) => offerRow(offer, model.cheapest)));
+      // The offers table is built when the row is first opened.
+      offersOf.set(q("details"), model);
       return row;
     });
     $("models").replaceChildren(...rows);
@@ -185,7 +188,7 @@
     const noun = total === 1 ? "model" : "models";
     $("summary").textContent = total === 0
       ? "No model matches these filters."
-      : `Showing ${first.toLocaleString("en")}–${last.toLocaleString("en")} of ${total.toLocaleString("en")} ${noun}`;
+      : `Showing ${count(first)}–${count(last)} of ${count(total)} ${noun}`;
     $("page").textContent = total > PAGE_SIZE
       ? `Page ${Math.floor(offset / PAGE_SIZE) + 1} of ${Math.ceil(total / PAGE_SIZE)}` : "";
     $("prev").disabled = offset <= 0;
@@ -262,6 +265,14 @@
       for (const key of [...p.keys()]) if (key !== "q") p.delete(key);
     });
     syncControls();
+  });
+  // Before the row opens (a click on its summary, or Enter or Space on it).
+  $("models").addEventListener("click", (event) => {
+    const details = event.target.closest("summary")?.parentElement;
+    const model = details && offersOf.get(details);
+    if (!model) return;
+    offersOf.delete(details);
+    details.querySelector("tbody").append(...model.offers.map((offer) => offerRow(offer, model.cheapest)));
   });
   $("prev").addEventListener("click", () => page(-1));
   $("next").addEventListener("click", () => page(1));

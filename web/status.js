@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { el, getJSON, duration, dateOf, stateBadge } = mc;
+  const { el, getJSON, count, duration, dateOf, stateBadge } = mc;
   const REFRESH_MS = 5000;
   const RECENT_CHANGES = 15;
   const $ = (id) => document.getElementById(id);
@@ -18,7 +18,7 @@
       $("error").hidden = true;
       render(status);
       renderChanges(changes.data);
-      $("updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}; refreshes every ${REFRESH_MS / 1000} s`;
+      $("updated").textContent = `Updated ${new Date().toTimeString().slice(0, 8)}; refreshes every ${REFRESH_MS / 1000} s`;
     } catch (error) {
       $("error").hidden = false;
       $("error").textContent = `The service did not answer: ${error.message}. Retrying.`;
@@ -41,9 +41,9 @@
     const figure = (name, value) => [el("dt", { text: name }), el("dd", { text: value })];
     $("reads").replaceChildren(
       ...figure("Hit rate", rate),
-      ...figure("Fresh hits", reads.hits.toLocaleString("en")),
-      ...figure("Stale hits", reads.stale_hits.toLocaleString("en")),
-      ...figure("Misses", reads.misses.toLocaleString("en")));
+      ...figure("Fresh hits", count(reads.hits)),
+      ...figure("Stale hits", count(reads.stale_hits)),
+      ...figure("Misses", count(reads.misses)));
   }
 
   function gatewayRow(g, now) {
@@ -52,7 +52,7 @@
       el("th", { scope: "row", text: g.id }),
       el("td", { text: g.kind }),
       el("td", {}, stateBadge(g.status)),
-      el("td", { class: "num", text: g.count.toLocaleString("en") }),
+      el("td", { class: "num", text: count(g.count) }),
       el("td", { class: "num age", text: duration(g.age_ms) }),
       el("td", { class: "num", text: left(g.fresh_until) }),
       el("td", { class: "num", text: left(g.stale_until) }),

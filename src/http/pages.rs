@@ -11,7 +11,7 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, REFERRER_POLICY,
     VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -48,16 +48,38 @@ macro_rules! asset {
     };
 }
 
+/// A page's script: the shared helpers, then its own code, in one file
+/// (each file a cold page fetches costs it a round of the browser's own).
+macro_rules! script {
+    ($name:literal) => {
+        Asset {
+            name: $name,
+            content_type: JS,
+            bytes: concat!(
+                include_str!("../../web/common.js"),
+                "\n",
+                include_str!(concat!("../../web/", $name))
+            )
+            .as_bytes(),
+        }
+    };
+}
+
 const JS: &str = "text/javascript; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
-const ASSETS: [Asset; 7] = [
+/// Where `index.html` may say what to fetch first.
+const PRELOAD_MARK: &str = "<!--preload-->";
+/// The first request of the models page opened without a query: asked for
+/// while the page's script is still loading.
+const DEFAULT_PRELOAD: &str = r#"<link rel="preload" href="/api/catalog?limit=50&amp;facets=true" as="fetch" crossorigin="anonymous">"#;
+
+const ASSETS: [Asset; 6] = [
     asset!("index.html", HTML),
     asset!("status.html", HTML),
     asset!("style.css", "text/css; charset=utf-8"),
-    asset!("common.js", JS),
-    asset!("models.js", JS),
-    asset!("status.js", JS),
+    script!("models.js"),
+    script!("status.js"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
@@ -69,17 +91,40 @@ struct Prepared {
     gzip: Vec<u8>,
 }
 
-static PREPARED: LazyLock<Vec<(&'static str, Prepared)>> =
-    LazyLock::new(|| ASSETS.iter().map(|a| (a.name, prepare(a))).collect());
+static PREPARED: LazyLock<Vec<(&'static str, Prepared)>> = LazyLock::new(|| {
+    let mut prepared: Vec<_> = ASSETS
+        .iter()
+        .map(|a| (a.name, prepare(a.content_type, unmarked(a.bytes))))
+        .collect();
+    // `/` without a query: its first catalog request is preloaded.
+    let index = std::str::from_utf8(ASSETS[0].bytes).expect("BUG: index.html is UTF-8");
+    let preloading = index.replacen(PRELOAD_MARK, DEFAULT_PRELOAD, 1);
+    prepared.push(("index.html?", prepare(HTML, leak(preloading))));
+    prepared
+});
 
-fn prepare(asset: &Asset) -> Prepared {
-    let digest = Sha256::digest(asset.bytes);
+/// Built once per process, kept for its life.
+fn leak(text: String) -> &'static [u8] {
+    Box::leak(text.into_bytes().into_boxed_slice())
+}
+
+/// The page without its preload mark.
+fn unmarked(bytes: &'static [u8]) -> &'static [u8] {
+    let text = std::str::from_utf8(bytes).expect("BUG: the pages are UTF-8");
+    match text.split_once(PRELOAD_MARK) {
+        Some((head, tail)) => leak(format!("{head}{}", tail.trim_start())),
+        None => bytes,
+    }
+}
+
+fn prepare(content_type: &'static str, bytes: &'static [u8]) -> Prepared {
+    let digest = Sha256::digest(bytes);
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     Prepared {
-        content_type: asset.content_type,
+        content_type,
         etag: HeaderValue::from_str(&format!("\"{hex}\"")).expect("BUG: hex is ASCII"),
-        identity: asset.bytes,
-        gzip: gzip(asset.bytes),
+        identity: bytes,
+        gzip: gzip(bytes),
     }
 }
 
@@ -100,10 +145,7 @@ fn find(name: &str) -> Option<&'static Prepared> {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/",
-            get(|h: HeaderMap| async move { page("index.html", &h) }),
-        )
+        .route("/", get(models_page))
         .route(
             "/status",
             get(|h: HeaderMap| async move { page("status.html", &h) }),
@@ -120,9 +162,18 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match find(&name).filter(|p| p.content_type != HTML) {
         Some(prepared) => send(prepared, &headers),
         None => ApiError::NotFound(format!(
-            "no asset {name:?}; the pages' files are style.css, common.js, models.js, status.js"
+            "no asset {name:?}; the pages' files are style.css, models.js, status.js"
         ))
         .into_response(),
+    }
+}
+
+/// The models page; opened without a query, the variant that preloads its
+/// first catalog request (with one, the script asks what the query says).
+async fn models_page(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    match query.as_deref() {
+        None | Some("") => page("index.html?", &headers),
+        Some(_) => page("index.html", &headers),
     }
 }
 
