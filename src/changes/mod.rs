@@ -71,18 +71,31 @@ impl ChangeLog {
 
     /// Gives each model the time its id was first listed by `gateway`
     /// (`now` for ids never seen); the ids seen for the first time, to
-    /// remember once the list is stored.
+    /// remember once the list is stored. The entry `before` it already says
+    /// for the ids it holds: the store's memory is read only for the others.
     pub async fn stamp(
         &self,
         gateway: &str,
         models: &mut [Model],
         now: u64,
+        before: Option<&Entry>,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let known = self.store.first_seen(gateway).await?;
+        let mut known: HashMap<&str, u64> = before
+            .iter()
+            .flat_map(|e| e.models.iter())
+            .filter_map(|m| Some((m.id.as_str(), m.first_seen?)))
+            .collect();
+        let remembered;
+        if models.iter().any(|m| !known.contains_key(m.id.as_str())) {
+            remembered = self.store.first_seen(gateway).await?;
+            for (id, at) in &remembered {
+                known.entry(id.as_str()).or_insert(*at);
+            }
+        }
         let mut new = Vec::new();
         let mut new_ids = HashSet::new();
         for model in models {
-            model.first_seen = Some(match known.get(&model.id) {
+            model.first_seen = Some(match known.get(model.id.as_str()) {
                 Some(at) => *at,
                 None => {
                     if new_ids.insert(model.id.clone()) {

@@ -227,11 +227,13 @@ impl Engine {
         span.finish_status(fetched.is_ok());
         let result = match fetched {
             Ok(mut models) => {
+                let before = self.replaced_entry(&gateway.id).await;
+                let known = before.as_ref().and_then(Option::as_ref);
                 let first_seen = self
-                    .stamp_first_seen(&gateway.id, &mut models, started)
+                    .stamp_first_seen(&gateway.id, &mut models, started, known)
                     .await;
                 let entry = Entry::new(started, self.ttl(), models);
-                self.store_fetched(gateway, entry, epochs, &first_seen)
+                self.store_fetched(gateway, entry, epochs, (before, &first_seen))
                     .await
             }
             Err(e) => Err(e),
@@ -265,7 +267,7 @@ impl Engine {
         gateway: &Gateway,
         entry: Entry,
         epochs: Epochs,
-        first_seen: &[(String, u64)],
+        (before, first_seen): (Option<Option<Entry>>, &[(String, u64)]),
     ) -> FlightResult {
         let id = gateway.id.as_str();
         if entry.models.is_empty()
@@ -275,7 +277,6 @@ impl Engine {
         {
             return Err(FetchError::EmptyList(cached.models.len()));
         }
-        let before = self.replaced_entry(id).await;
         let span = OpSpan::cache_put(|| self.store.entry_key(id));
         let saved = self
             .breaker
@@ -318,13 +319,14 @@ impl Engine {
         gateway: &str,
         models: &mut [crate::gateways::Model],
         now: u64,
+        before: Option<&Entry>,
     ) -> Vec<(String, u64)> {
         let Some(log) = self.changes.get() else {
             return Vec::new();
         };
         let stamped = self
             .breaker
-            .call(READ_BOUND, log.stamp(gateway, models, now))
+            .call(READ_BOUND, log.stamp(gateway, models, now, before))
             .await;
         stamped.unwrap_or_else(|e| {
             tracing::warn!(gateway, error = %e, "first_seen not stamped: the store did not answer");
