@@ -154,8 +154,8 @@
       q(".meta").textContent = [model.author, `${tokens(model.context_length)} context`,
         `${offers} ${offers === 1 ? "offer" : "offers"}`].filter(Boolean).join(" · ");
       q(".price").textContent = cheapestText(model.cheapest);
-      q(".description").textContent = model.description || "";
-      // The offers table is built when the row is first opened.
+      // The description and offers are built when the row is first opened:
+      // the first rows paint sooner.
       offersOf.set(q("details"), model);
       return row;
     });
@@ -272,7 +272,10 @@
     const model = details && offersOf.get(details);
     if (!model) return;
     offersOf.delete(details);
-    details.querySelector("tbody").append(...model.offers.map((offer) => offerRow(offer, model.cheapest)));
+    const more = $("model-offers").content.cloneNode(true);
+    more.querySelector(".description").textContent = model.description || "";
+    more.querySelector("tbody").append(...model.offers.map((offer) => offerRow(offer, model.cheapest)));
+    details.append(more);
   });
   $("prev").addEventListener("click", () => page(-1));
   $("next").addEventListener("click", () => page(1));
