@@ -144,6 +144,17 @@ pub async fn wait_state(
     state: &str,
     timeout: Duration,
 ) -> Result<(), String> {
+    wait_states(http, base, &[state], timeout).await
+}
+
+/// Like [`wait_state`], every gateway in one of `states`.
+pub async fn wait_states(
+    http: &reqwest::Client,
+    base: &str,
+    states_wanted: &[&str],
+    timeout: Duration,
+) -> Result<(), String> {
+    let state = states_wanted.join(" or ");
     let url = format!("{base}/api/cache/warm-models");
     let deadline = Instant::now() + timeout;
     loop {
@@ -152,7 +163,7 @@ pub async fn wait_state(
             .as_object()
             .map(|g| g.values().filter_map(|v| v["status"].as_str()).collect())
             .unwrap_or_default();
-        if !states.is_empty() && states.iter().all(|s| *s == state) {
+        if !states.is_empty() && states.iter().all(|s| states_wanted.contains(s)) {
             return Ok(());
         }
         if Instant::now() > deadline {

@@ -127,8 +127,10 @@ impl Rig {
             // An explicit warm, not only the start-up one: the figures must
             // not depend on how a start-up warm went.
             client::warm(&http, &instance.base, SECRET).await?;
-            client::wait_state(&http, &instance.base, "fresh", START).await?;
         }
+        client::wait_state(&http, &service.base, "fresh", START).await?;
+        // Fresh for a second only: by the time it is asked, it may be stale.
+        client::wait_states(&http, &revalidating.base, &["fresh", "stale"], START).await?;
 
         let mut limit_cmd =
             procs::pinned(&opts.bin_dir.join("limit-server"), server_cpus.as_deref());
