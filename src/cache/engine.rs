@@ -449,7 +449,7 @@ impl Engine {
 
     /// Offers an entry the store did not take to the store again.
     async fn write_back(&self, gateway: &str, unsaved: Unsaved) {
-        let before = self.replaced_entry(gateway).await;
+        let before = self.replaced_entry(gateway, None).await;
         let saved = self
             .breaker
             .call(
@@ -536,7 +536,18 @@ impl Engine {
 
     /// The stored entry if it is newer than `seen` (any entry if `seen` is None).
     async fn newer_than(&self, gateway: &str, seen: Option<u64>) -> Option<Entry> {
-        let version = self.stored_version(gateway).await?;
+        let stored = self.stored_version(gateway).await;
+        self.newer_than_version(gateway, seen, stored).await
+    }
+
+    /// [`Engine::newer_than`] with the stored version already read.
+    async fn newer_than_version(
+        &self,
+        gateway: &str,
+        seen: Option<u64>,
+        stored: Option<u64>,
+    ) -> Option<Entry> {
+        let version = stored?;
         if seen.is_some_and(|s| version <= s) {
             return None;
         }

@@ -48,7 +48,7 @@ pub struct ChangesResults {
 }
 
 pub async fn changes(rig: &Rig) -> Result<ChangesResults, String> {
-    let rounds = if rig.opts.quick { 2 } else { 7 };
+    let rounds = if rig.opts.quick { 2 } else { 15 };
     let on = start(rig, "models-cache-changes-on", DB_ON, &[])?;
     let off = start(
         rig,

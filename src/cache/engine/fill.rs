@@ -86,9 +86,15 @@ impl Engine {
             Ok(true) => {
                 let work = async {
                     let epochs = self.epochs(id, local_epoch).await;
-                    match self.newer_than(id, seen).await {
+                    // Read once under the lock: whether a newer entry landed
+                    // meanwhile, and else which version a save would replace.
+                    let stored = self.stored_version(id).await;
+                    match self.newer_than_version(id, seen, stored).await {
                         Some(landed_meanwhile) => Ok(landed_meanwhile),
-                        None => self.fetch_and_store(gateway, purpose, epochs).await,
+                        None => {
+                            self.fetch_and_store(gateway, purpose, epochs, Some(stored))
+                                .await
+                        }
                     }
                 };
                 let result = self.holding_lease(id, &token, lease, work).await;
@@ -106,7 +112,7 @@ impl Engine {
             Err(e) => {
                 tracing::warn!(gateway = id, error = %e, "fetching without the cross-instance lock: the store does not answer");
                 let epochs = self.epochs(id, local_epoch).await;
-                self.fetch_and_store(gateway, purpose, epochs).await
+                self.fetch_and_store(gateway, purpose, epochs, None).await
             }
         }
     }
@@ -171,7 +177,7 @@ impl Engine {
                 Ok(true) => return Err(FetchError::LockWait),
                 Err(_) => {
                     let epochs = self.epochs(id, local_epoch).await;
-                    return self.fetch_and_store(gateway, purpose, epochs).await;
+                    return self.fetch_and_store(gateway, purpose, epochs, None).await;
                 }
             }
         }
@@ -213,11 +219,14 @@ impl Engine {
         }
     }
 
+    /// `stored`: the store's version of the entry as read under the lock
+    /// (`None` when it was not read: no lock to read it under).
     async fn fetch_and_store(
         &self,
         gateway: &Gateway,
         purpose: Purpose,
         epochs: Epochs,
+        stored: Option<Option<u64>>,
     ) -> FlightResult {
         let started = now_ms();
         let clock = Instant::now();
@@ -227,7 +236,7 @@ impl Engine {
         span.finish_status(fetched.is_ok());
         let result = match fetched {
             Ok(mut models) => {
-                let before = self.replaced_entry(&gateway.id).await;
+                let before = self.replaced_entry(&gateway.id, stored).await;
                 let known = before.as_ref().and_then(Option::as_ref);
                 let first_seen = self
                     .stamp_first_seen(&gateway.id, &mut models, started, known)
@@ -334,12 +343,21 @@ impl Engine {
         })
     }
 
-    /// The entry a save would replace: the store's, from this instance's
-    /// copy when it is that version. `None` without a change log, or when
-    /// the store holds none (`Some(None)`).
-    pub(super) async fn replaced_entry(&self, gateway: &str) -> Option<Option<Entry>> {
+    /// The entry a save would replace: the store's (at version `stored`
+    /// when known, else asked), from this instance's copy when it is that
+    /// version. `None` without a change log; `Some(None)` when the store
+    /// holds none.
+    pub(super) async fn replaced_entry(
+        &self,
+        gateway: &str,
+        stored: Option<Option<u64>>,
+    ) -> Option<Option<Entry>> {
         self.changes.get()?;
-        let Some(version) = self.stored_version(gateway).await else {
+        let stored = match stored {
+            Some(known) => known,
+            None => self.stored_version(gateway).await,
+        };
+        let Some(version) = stored else {
             return Some(None);
         };
         if let Some(local) = self
