@@ -23,6 +23,18 @@ pub use process::ServiceProcess;
 pub use redis_server::{RedisCluster, RedisServer, TlsRedisServer};
 pub use test_app::{Backend, TestApp};
 
+/// Serves `app` on a free loopback port until the task is aborted.
+pub async fn serve_on_loopback(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, task)
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -119,11 +119,7 @@ impl ProviderMock {
         let app = Router::new()
             .route(&route, get(list))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (addr, task) = super::serve_on_loopback(app).await;
         Self {
             addr,
             provider,

@@ -426,16 +426,7 @@ async fn total_of(rig: &Rig, url: &str) -> Result<usize, String> {
 
 /// `models_cache_index_build_seconds` by kind: (sum, count).
 async fn index_builds(rig: &Rig, base: &str) -> Result<BTreeMap<String, (f64, u64)>, String> {
-    let url = format!("{base}/metrics");
-    let text = rig
-        .http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .text()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+    let text = super::client::get_text(&rig.http, &format!("{base}/metrics")).await?;
     Ok(parse_index_builds(&text))
 }
 

@@ -120,6 +120,16 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     response.json().await.map_err(|e| format!("GET {url}: {e}"))
 }
 
+/// The body of `url` as text (`/metrics`).
+pub async fn get_text(http: &reqwest::Client, url: &str) -> Result<String, String> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    response.text().await.map_err(|e| format!("GET {url}: {e}"))
+}
+
 /// Polls `url` until it answers 2xx, for at most `timeout`.
 pub async fn wait_ok(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;

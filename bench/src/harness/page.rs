@@ -270,16 +270,7 @@ async fn prime(rig: &Rig, base: &str, urls: &[&str]) -> Result<Vec<(u64, u64)>, 
 
 /// `models_cache_views_built_total{encoding="gzip-best"}` at `/metrics`.
 async fn gzip_best(rig: &Rig, base: &str) -> Result<u64, String> {
-    let url = format!("{base}/metrics");
-    let text = rig
-        .http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .text()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+    let text = super::client::get_text(&rig.http, &format!("{base}/metrics")).await?;
     Ok(text
         .lines()
         .find_map(|l| l.strip_prefix("models_cache_views_built_total{encoding=\"gzip-best\"}"))
