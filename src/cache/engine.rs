@@ -561,10 +561,10 @@ impl Engine {
         Some(entry)
     }
 
-    /// Whether this instance serves `version` of `gateway`'s entry.
-    pub fn holds(&self, gateway: &str, version: u64) -> bool {
+    /// Whether this instance serves `revision` of `gateway`'s list.
+    pub fn holds(&self, gateway: &str, revision: u64) -> bool {
         let local = self.local.read().unwrap_or_else(|p| p.into_inner());
-        local.get(gateway).is_some_and(|e| e.fetched_at == version)
+        local.get(gateway).is_some_and(|e| e.revision == revision)
     }
 
     fn local_entry(&self, gateway: &str) -> Option<Entry> {

@@ -1,5 +1,13 @@
 //! A cached models list with its envelope, and what it is worth at an instant.
+//!
+//! An entry has two versions. `fetched_at` orders fetches: a store keeps the
+//! newest. `revision` digests the list itself, so a revalidation that brings
+//! the same list back (most do: catalogs change a few times a day, entries
+//! revalidate every few minutes) keeps it: whatever is built from a list —
+//! indexes, serialised and compressed pages, ETags — is keyed by revision
+//! and survives such a revalidation untouched, on every instance alike.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::config::Ttl;
@@ -14,6 +22,8 @@ pub struct Entry {
     pub fresh_until: u64,
     pub stale_until: u64,
     pub models: Arc<Vec<Model>>,
+    /// Digest of `models` ([`Entry::revision_of`]).
+    pub revision: u64,
 }
 
 /// What an entry is worth at a given instant.
@@ -32,12 +42,28 @@ impl Entry {
         // Saturating: lifetimes are bounded (`config::MAX_TTL`), and a
         // deadline that cannot be written is "never", not a wrap into the past.
         let fresh_until = fetched_at.saturating_add(millis(ttl.fresh));
+        let stale_until = fresh_until.saturating_add(millis(ttl.stale));
+        Self::at(fetched_at, fresh_until, stale_until, models)
+    }
+
+    /// An entry with these deadlines (as stored).
+    pub fn at(fetched_at: u64, fresh_until: u64, stale_until: u64, models: Vec<Model>) -> Self {
         Self {
             fetched_at,
             fresh_until,
-            stale_until: fresh_until.saturating_add(millis(ttl.stale)),
+            stale_until,
+            revision: Self::revision_of(&models),
             models: Arc::new(models),
         }
+    }
+
+    /// The digest of a list: equal lists, equal digests, in every process
+    /// (XXH3 with its fixed default seed over the records' fields, not the
+    /// process-seeded std hasher). Tens of microseconds per thousand models.
+    pub fn revision_of(models: &[Model]) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        models.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// The clock is passed in so that callers (and tests) decide what "now" is.
@@ -92,5 +118,32 @@ mod tests {
         assert_eq!(e.freshness(30_999), Freshness::Stale);
         assert_eq!(e.freshness(31_000), Freshness::Expired);
         assert_eq!(e.age_ms(1_500), 500);
+    }
+
+    #[test]
+    fn the_revision_follows_the_list_not_the_fetch() {
+        let ttl = Ttl {
+            fresh: Duration::from_secs(10),
+            stale: Duration::from_secs(20),
+        };
+        let model = |id: &str, prompt: &str| {
+            let mut m = Model {
+                id: id.into(),
+                ..Model::default()
+            };
+            m.pricing = Some(crate::gateways::model::Pricing {
+                prompt: Some(prompt.into()),
+                ..Default::default()
+            });
+            m
+        };
+        let list = vec![model("a", "0.1"), model("b", "0.2")];
+        let first = Entry::new(1_000, ttl, list.clone());
+        let again = Entry::new(9_000, ttl, list.clone());
+        assert_eq!(first.revision, again.revision, "the same list, refetched");
+        let repriced = Entry::new(9_000, ttl, vec![model("a", "0.1"), model("b", "0.3")]);
+        assert_ne!(first.revision, repriced.revision);
+        let reordered = Entry::new(9_000, ttl, list.into_iter().rev().collect());
+        assert_ne!(first.revision, reordered.revision, "the order is served");
     }
 }

@@ -13,6 +13,10 @@
 //! The HTTP handlers stay thin: they read the entries (the SWR engine),
 //! ask [`Indexes`] for their segments, and hand [`search`]'s page to the
 //! view cache, which serialises it once per query and entry versions.
+//!
+//! An entry's version, here and in the view cache, is its `revision`: the
+//! digest of its list ([`crate::cache::Entry::revision_of`]). A revalidation
+//! that brings the same list back keeps every index and page built from it.
 
 pub mod aliases;
 pub mod identity;
@@ -79,7 +83,7 @@ impl Indexes {
     /// first time that version is asked for (concurrent askers share the
     /// build).
     pub async fn segment(&self, gateway: &str, entry: &Entry) -> Arc<Segment> {
-        let key = (gateway.to_owned(), entry.fetched_at);
+        let key = (gateway.to_owned(), entry.revision);
         let models = Arc::clone(&entry.models);
         let build = async move {
             let segment = tokio::task::spawn_blocking(move || {
@@ -105,7 +109,7 @@ impl Indexes {
     ) -> Arc<Versioned> {
         let versions: Vec<(String, u64)> = entries
             .iter()
-            .map(|(g, e)| (g.id.clone(), e.fetched_at))
+            .map(|(g, e)| (g.id.clone(), e.revision))
             .collect();
         let key = format!("{versions:?}");
         let build = async move {
@@ -155,7 +159,7 @@ impl Indexes {
                 let started = std::time::Instant::now();
                 let versions = entries
                     .iter()
-                    .map(|(g, e)| (g.clone(), e.fetched_at))
+                    .map(|(g, e)| (g.clone(), e.revision))
                     .collect();
                 let parts = entries.into_iter().map(|(g, e)| (g, e.models)).collect();
                 let segment = Arc::new(Segment::build_merged(parts));

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Model {
     /// Exactly what to send as `model` to the gateway.
@@ -34,7 +34,7 @@ pub struct Model {
     pub first_seen: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Architecture {
     pub input_modalities: Option<Vec<String>>,
@@ -42,7 +42,7 @@ pub struct Architecture {
 }
 
 /// USD per token (per request, per image), as decimal strings.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Pricing {
     pub prompt: Option<String>,
@@ -53,7 +53,7 @@ pub struct Pricing {
     pub input_cache_write: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TopProvider {
     pub context_length: Option<u64>,

@@ -75,18 +75,13 @@ impl CacheHeaders {
 }
 
 /// The ETag is weak, because `age_ms` in the body changes every millisecond
-/// while the catalog itself does not: the tag follows the entries' versions
+/// while the catalog itself does not: the tag follows the entries' revisions
 /// and states (digested here) and the query.
 fn states_digest(views: &[GatewayView], now: u64) -> [u8; 32] {
     let mut hash = Sha256::new();
     for view in views {
         hash.update(view.gateway.id.as_bytes());
-        hash.update(
-            view.entry
-                .as_ref()
-                .map_or(0, |e| e.fetched_at)
-                .to_le_bytes(),
-        );
+        hash.update(view.entry.as_ref().map_or(0, |e| e.revision).to_le_bytes());
         hash.update(view.state(now).as_bytes());
         hash.update(view.error.as_deref().unwrap_or("").as_bytes());
         hash.update([0]);

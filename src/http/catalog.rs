@@ -240,7 +240,7 @@ async fn one_model(
         return Ok(not_modified(&cache));
     }
     // Shaped as [`OneModel`]: the model's bytes are cached like a page.
-    let key = format!("model|{}|{}|{model}", gateway.id, entry.fetched_at);
+    let key = format!("model|{}|{}|{model}", gateway.id, entry.revision);
     let models = Arc::clone(&entry.models);
     let source: views::Source = Box::new(move || JsonView::of_one(&models[index]));
     let state_json = serde_json::to_string(&GatewayState::of(view, now))

@@ -103,7 +103,7 @@ impl Snapshot {
     fn of(views: Vec<GatewayView>, now: u64) -> Self {
         let mut versions = String::with_capacity(views.len() * 24);
         for view in &views {
-            let version = view.entry.as_ref().map_or(0, |e| e.fetched_at);
+            let version = view.entry.as_ref().map_or(0, |e| e.revision);
             let _ = write!(versions, "|{}={version}", view.gateway.id);
         }
         Self {

@@ -5,10 +5,10 @@
 //! heavy part (tens of thousands of models for a real aggregator) and changes
 //! only when an entry does; `gateways` is small but holds `age_ms`, which
 //! changes every millisecond. So a view caches the `data` bytes, keyed by the
-//! query and by the versions of the entries it was built from (an entry that
+//! query and by the revisions of the entries it was built from (a list that
 //! changes — here or, through the store sync, on another instance — makes a
-//! new key), and each answer is spliced together around it: head, cached
-//! view, fresh tail.
+//! new key; a revalidation that brings the same list back keeps it), and each
+//! answer is spliced together around it: head, cached view, fresh tail.
 //!
 //! For `Accept-Encoding: gzip` the view is kept as raw DEFLATE ending on a
 //! byte boundary (a sync flush) together with its CRC-32. An answer is one

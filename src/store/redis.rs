@@ -276,12 +276,12 @@ impl Store for RedisStore {
             return Ok(None);
         };
         let models = codec::decode(key, models, encoding).await?;
-        Ok(Some(Entry {
+        Ok(Some(Entry::at(
             fetched_at,
             fresh_until,
             stale_until,
-            models: Arc::new(models),
-        }))
+            models,
+        )))
     }
 
     async fn save_at(

@@ -234,3 +234,78 @@ async fn a_page_is_compressed_fast_once_and_at_the_best_level_only_when_reused()
     assert_eq!(strip_ages(&again), strip_ages(&first));
     assert_eq!(built("gzip-best").await, 1.0, "vendor-2 was never reused");
 }
+
+/// Views and indexes are keyed by each list's revision (its digest), not by
+/// when it was fetched: a revalidation that brings the same list back (the
+/// common case) rebuilds nothing and keeps the ETag; a changed list does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revalidation_that_brings_the_same_list_back_rebuilds_nothing_and_keeps_the_etag() {
+    let mock = crate::common::MockGateway::start(&["m1", "m2"]).await;
+    let service =
+        ServiceProcess::start(&[("CACHE_FRESH_TTL", "1s")], &mock.gateway_toml("gw")).await;
+    let client = reqwest::Client::new();
+    let paths = ["/api/models", "/api/catalog?limit=50", "/api/models/gw/m1"];
+    let builds = || async {
+        let views = metric(
+            &service,
+            "models_cache_views_built_total{encoding=\"json\"}",
+        )
+        .await;
+        let segments = metric(
+            &service,
+            "models_cache_index_build_seconds_count{kind=\"segment\"}",
+        )
+        .await;
+        (views, segments)
+    };
+    // Fresh reads of every path; `revalidated` waits for the fetch a stale
+    // read starts and returns the ETag of `/api/models` once fresh again.
+    let read_all = || async {
+        for path in paths {
+            get_ok(&client, service.url(path)).await;
+        }
+    };
+    let revalidated = |hits: usize| {
+        let (mock, service) = (&mock, &service);
+        async move {
+            tokio::time::sleep(Duration::from_millis(1_100)).await;
+            service.get_json("/api/models").await; // stale: one revalidation
+            crate::common::eventually(Duration::from_secs(5), "the revalidation", || async {
+                mock.hits() == hits
+                    && service.get_json("/api/gateways").await.1["data"][0]["cache"]["status"]
+                        == "fresh"
+            })
+            .await;
+            etag_of(&service.url("/api/models")).await
+        }
+    };
+    crate::common::eventually(Duration::from_secs(5), "the start-up warm", || async {
+        mock.hits() == 1
+    })
+    .await;
+    read_all().await;
+    let etag = etag_of(&service.url("/api/models")).await;
+    let built = builds().await;
+    assert!(built.0 >= 3.0 && built.1 >= 1.0, "{built:?}");
+
+    let same = revalidated(2).await;
+    read_all().await;
+    assert_eq!(builds().await, built, "nothing rebuilt for the same list");
+    assert_eq!(same, etag, "the same list keeps its ETag");
+
+    mock.set_models(&["m1", "m3"]);
+    let changed = revalidated(3).await;
+    read_all().await;
+    let rebuilt = builds().await;
+    assert!(
+        rebuilt.0 >= built.0 + 3.0 && rebuilt.1 > built.1,
+        "a changed list is indexed and served anew: {built:?} → {rebuilt:?}"
+    );
+    assert_ne!(changed, etag);
+}
+
+async fn etag_of(url: &str) -> String {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}

@@ -4,7 +4,6 @@
 
 use crate::common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -13,12 +12,12 @@ use models_cache::store::{EmbeddedStore, RedisStore, SaveOutcome, Store};
 use redis::AsyncCommands;
 
 fn entry_at(fetched_at: u64, ids: &[&str]) -> Entry {
-    Entry {
+    Entry::at(
         fetched_at,
-        fresh_until: fetched_at + 60_000,
-        stale_until: fetched_at + 180_000,
-        models: Arc::new(ids.iter().map(|id| model(id)).collect()),
-    }
+        fetched_at + 60_000,
+        fetched_at + 180_000,
+        ids.iter().map(|id| model(id)).collect(),
+    )
 }
 
 async fn saves_and_loads_an_entry(store: &dyn Store) {
@@ -135,12 +134,7 @@ async fn a_backoff_expires(store: &dyn Store) {
 
 async fn an_expired_entry_is_gone(store: &dyn Store) {
     let now = now_ms();
-    let short = Entry {
-        fetched_at: now,
-        fresh_until: now + 200,
-        stale_until: now + 600,
-        models: Arc::new(vec![model("a")]),
-    };
+    let short = Entry::at(now, now + 200, now + 600, vec![model("a")]);
     assert_eq!(store.save("gw", &short).await.unwrap(), SaveOutcome::Saved);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(store.versions(&["gw"]).await.unwrap(), [None]);

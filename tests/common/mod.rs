@@ -69,23 +69,23 @@ pub fn model(id: &str) -> Model {
 /// An entry fetched two hours ago, stale for another hour.
 pub fn stale_entry(ids: &[&str]) -> Entry {
     let now = now_ms();
-    Entry {
-        fetched_at: now - 2 * 3_600_000,
-        fresh_until: now - 3_600_000,
-        stale_until: now + 3_600_000,
-        models: Arc::new(ids.iter().map(|id| model(id)).collect()),
-    }
+    Entry::at(
+        now - 2 * 3_600_000,
+        now - 3_600_000,
+        now + 3_600_000,
+        ids.iter().map(|id| model(id)).collect(),
+    )
 }
 
 /// An entry fetched a second ago, fresh for an hour.
 pub fn fresh_entry(ids: &[&str]) -> Entry {
     let now = now_ms();
-    Entry {
-        fetched_at: now - 1000,
-        fresh_until: now + 3_600_000,
-        stale_until: now + 7_200_000,
-        models: Arc::new(ids.iter().map(|id| model(id)).collect()),
-    }
+    Entry::at(
+        now - 1000,
+        now + 3_600_000,
+        now + 7_200_000,
+        ids.iter().map(|id| model(id)).collect(),
+    )
 }
 
 /// The ids of a catalog response's `data`.

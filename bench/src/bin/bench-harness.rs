@@ -64,7 +64,7 @@ async fn run(opts: Options) -> Result<Results, String> {
         None
     };
     let revalidation = if o.runs("revalidation") {
-        Some(scenarios::revalidation(&rig, &hot).await?)
+        Some(harness::revalidation::revalidation(&rig).await?)
     } else {
         None
     };

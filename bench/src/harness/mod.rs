@@ -12,6 +12,7 @@ pub mod client;
 pub mod page;
 pub mod procs;
 pub mod report;
+pub mod revalidation;
 pub mod rig;
 pub mod scenarios;
 pub mod stampede;

@@ -7,13 +7,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::client::{wait_ok, wait_state};
-use super::report::{HotRow, Memory, Revalidation, StampedeRow, Warm};
+use super::report::{HotRow, Memory, StampedeRow, Warm};
 use super::rig::{Instance, Rig, SECRET, ServiceConfig, hot_paths};
 use super::stampede::burst;
 use super::wrk::{Load, Measure};
 
-/// Mock latency while revalidating (the "upstreams take 2 s").
-const SLOW_UPSTREAM: &str = "2000";
 /// Mock latency during stampedes: long enough that every read lands while
 /// the first fetch is still in flight.
 const STAMPEDE_UPSTREAM: &str = "1000";
@@ -159,50 +157,6 @@ pub async fn warm(rig: &Rig) -> Result<Warm, String> {
         reported_ms: report["duration_ms"].as_u64().unwrap_or(0),
         slowest_ms: latencies.iter().copied().max().unwrap_or(0),
         sequential_sum_ms: latencies.iter().sum(),
-    })
-}
-
-/// Full-catalog reads while every entry is stale and each revalidation takes
-/// 2 s, on models-cache and on nginx (whose SWR server keeps 1 s).
-pub async fn revalidation(rig: &Rig, hot: &[HotRow]) -> Result<Revalidation, String> {
-    let load = load_of(rig);
-    rig.mock.control(Some(SLOW_UPSTREAM), true).await?;
-    let base = &rig.revalidating.base;
-    wait_state(&rig.http, base, "stale", START).await?;
-    let service = blocking(&load, format!("{base}/api/models"), false).await?;
-    let service_upstream: usize = rig
-        .mock
-        .stats()
-        .await?
-        .gateways
-        .iter()
-        .map(|g| g.requests)
-        .sum();
-    rig.mock.control(None, true).await?;
-    let nginx = blocking(&load, format!("{}/api/models", rig.nginx_swr), false).await?;
-    let nginx_upstream: usize = rig
-        .mock
-        .stats()
-        .await?
-        .gateways
-        .iter()
-        .map(|g| g.requests)
-        .sum();
-    rig.mock.control(Some(FAST_UPSTREAM), false).await?;
-    rig.mock.quiet(SETTLE).await?;
-    // Without the hot scenario (`--only`), there is nothing to compare with.
-    let (hot_p99, limit_p99) = hot
-        .iter()
-        .find(|r| r.path == "/api/models" && !r.gzip)
-        .map_or((f64::NAN, f64::NAN), |r| (r.service.p99_ms, r.limit.p99_ms));
-    Ok(Revalidation {
-        p99_vs_hot: service.p99_ms / hot_p99,
-        hot_p99_ms: hot_p99,
-        limit_hot_p99_ms: limit_p99,
-        service_upstream_requests: service_upstream,
-        nginx_upstream_requests: nginx_upstream,
-        service,
-        nginx,
     })
 }
 

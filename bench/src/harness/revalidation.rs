@@ -1,0 +1,224 @@
+//! Reads while every entry revalidates (issue 10, point 3): is a read's
+//! latency untouched by the revalidations under way?
+//!
+//! Each row reads one path in one encoding twice with the same load: first
+//! from the long-TTL instance (hot: nothing revalidates), then from the
+//! instance whose entries are fresh for one second while every upstream
+//! takes 2 s (so each gateway revalidates about every 3 s, the whole run
+//! long). The figure is p99 during revalidation ÷ hot p99.
+//!
+//! A p99 compared must be the server's and not a queue's: at 64 connections
+//! a full catalog of 10 MiB is limited by copying bytes, and its p99 is the
+//! wait behind 63 others (over a second, for the limit server too). So the
+//! full catalog is read at the largest connection count (16, 8, 4 or 2) at
+//! which the limit server's p99 stays under 50 ms, measured first; pages of
+//! 100 at the run's connection count. nginx, as a reverse proxy with
+//! stale-while-revalidate, reads the full catalog (identity) alongside.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::client::wait_state;
+use super::report::{Target, ms, rps};
+use super::rig::{Rig, hot_paths};
+use super::scenarios::{FAST_UPSTREAM, START, blocking, load_of};
+use super::wrk::{Load, Measure};
+
+/// Mock latency while revalidating (the issue's "upstreams take 2 s").
+const SLOW_UPSTREAM: &str = "2000";
+/// The limit's p99 under which a full-catalog read is not queueing.
+const NOT_QUEUEING_MS: f64 = 50.0;
+const FULL_CONNECTIONS: [usize; 4] = [16, 8, 4, 2];
+/// Goal of issue 10, point 3.
+pub const GOAL: f64 = 1.2;
+
+#[derive(Debug, Serialize)]
+pub struct Revalidation {
+    pub rows: Vec<RevalidationRow>,
+    /// Connections of the full-catalog rows, and the limit's p99 there.
+    pub full_connections: usize,
+    pub limit_full_p99_ms: f64,
+    /// nginx reading the full catalog during its own revalidations.
+    pub nginx: Measure,
+    pub nginx_upstream_requests: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevalidationRow {
+    pub name: String,
+    pub gzip: bool,
+    pub connections: usize,
+    pub hot: Measure,
+    pub during: Measure,
+    pub p99_vs_hot: f64,
+    /// Upstream requests during the run: revalidations under way.
+    pub upstream_requests: usize,
+}
+
+pub async fn revalidation(rig: &Rig) -> Result<Revalidation, String> {
+    let [(full_name, full_path), (page_name, page_path), _] = hot_paths();
+    let (full_connections, limit_full_p99_ms) = not_queueing(rig, &full_path).await?;
+    let mut rows = Vec::new();
+    for (name, path, connections) in [
+        (page_name, &page_path, rig.opts.connections),
+        (full_name, &full_path, full_connections),
+    ] {
+        for gzip in [false, true] {
+            rows.push(row(rig, name, path, gzip, connections).await?);
+        }
+    }
+    rig.mock.control(Some(SLOW_UPSTREAM), true).await?;
+    let nginx = blocking(
+        &load(rig, full_connections),
+        format!("{}{full_path}", rig.nginx_swr),
+        false,
+    )
+    .await?;
+    let nginx_upstream_requests = upstream_requests(rig).await?;
+    rig.mock.control(Some(FAST_UPSTREAM), false).await?;
+    rig.mock
+        .quiet(std::time::Duration::from_millis(300))
+        .await?;
+    Ok(Revalidation {
+        rows,
+        full_connections,
+        limit_full_p99_ms,
+        nginx,
+        nginx_upstream_requests,
+    })
+}
+
+/// The largest of [`FULL_CONNECTIONS`] at which the limit server reads
+/// `path` with a p99 under [`NOT_QUEUEING_MS`] (else the smallest), and
+/// that p99.
+async fn not_queueing(rig: &Rig, path: &str) -> Result<(usize, f64), String> {
+    let mut last = (FULL_CONNECTIONS[0], f64::NAN);
+    for connections in FULL_CONNECTIONS {
+        let probe = Load {
+            seconds: 2,
+            ..load(rig, connections)
+        };
+        let measure = blocking(&probe, format!("{}{path}", rig.limit), false).await?;
+        last = (connections, measure.p99_ms);
+        if measure.p99_ms < NOT_QUEUEING_MS {
+            break;
+        }
+    }
+    Ok(last)
+}
+
+async fn row(
+    rig: &Rig,
+    name: &str,
+    path: &str,
+    gzip: bool,
+    connections: usize,
+) -> Result<RevalidationRow, String> {
+    let load = load(rig, connections);
+    let hot = blocking(&load, format!("{}{path}", rig.service.base), gzip).await?;
+    rig.mock.control(Some(SLOW_UPSTREAM), true).await?;
+    let base = &rig.revalidating.base;
+    wait_state(&rig.http, base, "stale", START).await?;
+    let during = blocking(&load, format!("{base}{path}"), gzip).await?;
+    let upstream_requests = upstream_requests(rig).await?;
+    rig.mock.control(Some(FAST_UPSTREAM), false).await?;
+    let encoding = if gzip { " gzip" } else { "" };
+    eprintln!(
+        "bench: revalidation {name}{encoding} at {connections} connections: p99 {:.2} ms (hot {:.2} ms), {upstream_requests} upstream requests",
+        during.p99_ms, hot.p99_ms
+    );
+    Ok(RevalidationRow {
+        name: name.to_owned(),
+        gzip,
+        connections,
+        p99_vs_hot: during.p99_ms / hot.p99_ms.max(0.001),
+        hot,
+        during,
+        upstream_requests,
+    })
+}
+
+fn load(rig: &Rig, connections: usize) -> Load<'_> {
+    Load {
+        // wrk needs a connection per thread at least.
+        threads: rig.opts.threads.min(connections),
+        connections,
+        ..load_of(rig)
+    }
+}
+
+async fn upstream_requests(rig: &Rig) -> Result<usize, String> {
+    Ok(rig
+        .mock
+        .stats()
+        .await?
+        .gateways
+        .iter()
+        .map(|g| g.requests)
+        .sum())
+}
+
+impl Revalidation {
+    pub fn targets(&self, targets: &mut Vec<Target>) {
+        for row in &self.rows {
+            let enc = if row.gzip { "gzip" } else { "identity" };
+            targets.push(Target::performance(
+                format!(
+                    "p99 during revalidation, {} ({enc}), {} connections",
+                    row.name, row.connections
+                ),
+                "≤ 1.2× hot p99",
+                format!(
+                    "{:.2}× ({} vs {})",
+                    row.p99_vs_hot,
+                    ms(row.during.p99_ms),
+                    ms(row.hot.p99_ms)
+                ),
+                row.p99_vs_hot <= GOAL,
+            ));
+        }
+    }
+
+    pub fn markdown(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n## Reads while every entry revalidates (fresh 1 s, upstreams take 2 s)\n"
+        );
+        let _ = writeln!(
+            out,
+            "Full catalog at {} connections, where the limit server's p99 is {} (under 50 ms: not a queue); pages of 100 at the run's connections. Hot: the same load on the long-TTL instance.\n",
+            self.full_connections,
+            ms(self.limit_full_p99_ms)
+        );
+        let _ = writeln!(
+            out,
+            "| read | encoding | connections | hot req/s | hot p99 | during req/s | p50 | p99 | p99 ÷ hot p99 | upstream requests during the run |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | **{:.2}** | {} |",
+                r.name,
+                if r.gzip { "gzip" } else { "identity" },
+                r.connections,
+                rps(&r.hot),
+                ms(r.hot.p99_ms),
+                rps(&r.during),
+                ms(r.during.p50_ms),
+                ms(r.during.p99_ms),
+                r.p99_vs_hot,
+                r.upstream_requests
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nnginx (stale-while-revalidate proxy), full catalog at {} connections: {} req/s, p50 {}, p99 {}, {} upstream requests.",
+            self.full_connections,
+            rps(&self.nginx),
+            ms(self.nginx.p50_ms),
+            ms(self.nginx.p99_ms),
+            self.nginx_upstream_requests
+        );
+    }
+}
