@@ -17,8 +17,10 @@
 //! - [`app`] — wires the above together and serves; `main` stays thin.
 //! - [`server`] — the accept loop: connection cap, header and idle timeouts.
 //! - [`telemetry`] — logging set-up.
+//! - [`background`] — low-priority threads for CPU work no read waits for.
 
 pub mod app;
+pub mod background;
 pub mod cache;
 pub mod catalog;
 pub mod changes;

@@ -33,7 +33,7 @@ pub async fn fetch(
             if let Some(after) = &after {
                 url.query_pairs_mut().append_pair("after_id", after);
             }
-            parse_page(&http::get_body(client, gateway, url, headers).await?)
+            http::get_parsed(client, gateway, url, headers, parse_page).await
         }
     })
     .await

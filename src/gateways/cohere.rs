@@ -30,7 +30,7 @@ pub async fn fetch(
             if let Some(token) = &token {
                 url.query_pairs_mut().append_pair("page_token", token);
             }
-            parse_page(&http::get_body(client, gateway, url, headers).await?)
+            http::get_parsed(client, gateway, url, headers, parse_page).await
         }
     })
     .await

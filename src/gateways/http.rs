@@ -71,6 +71,20 @@ pub fn add_secret(
     Ok(())
 }
 
+/// GETs `url` as [`get_body`] does, and parses the body on a background
+/// thread ([`crate::background`]): the parsing of a revalidated list yields
+/// the CPU to reads.
+pub async fn get_parsed<T: Send + 'static>(
+    client: &Client,
+    gateway: &Gateway,
+    url: Url,
+    headers: HeaderMap,
+    parse: fn(&[u8]) -> Result<T, FetchError>,
+) -> Result<T, FetchError> {
+    let body = get_body(client, gateway, url, headers).await?;
+    crate::background::run(move || parse(&body)).await
+}
+
 /// GETs `url` and returns the body of a 2xx answer, at most the gateway's cap.
 pub async fn get_body(
     client: &Client,

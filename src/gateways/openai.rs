@@ -17,7 +17,7 @@ pub async fn fetch(
     base: &Url,
 ) -> Result<Vec<Model>, FetchError> {
     let url = http::join(base, "models")?;
-    parse(&http::get_body(client, gateway, url, http::bearer(gateway)?).await?)
+    http::get_parsed(client, gateway, url, http::bearer(gateway)?, parse).await
 }
 
 /// Parses the list; records without a string `id` are skipped.

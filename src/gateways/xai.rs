@@ -23,7 +23,7 @@ pub async fn fetch(
     base: &Url,
 ) -> Result<Vec<Model>, FetchError> {
     let url = http::join(base, "language-models")?;
-    parse(&http::get_body(client, gateway, url, http::bearer(gateway)?).await?)
+    http::get_parsed(client, gateway, url, http::bearer(gateway)?, parse).await
 }
 
 pub fn parse(body: &[u8]) -> Result<Vec<Model>, FetchError> {

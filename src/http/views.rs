@@ -325,8 +325,8 @@ impl Views {
     }
 
     /// Recompresses a reused fast-level view at the best level, off the
-    /// request path, one at a time (a busy recompressor skips: the next
-    /// reuse tries again).
+    /// request path and at the background threads' priority, one at a time
+    /// (a busy recompressor skips: the next reuse tries again).
     fn upgrade(&self, key: &str, view: &GzipView) {
         use std::sync::atomic::Ordering;
         if view.best || view.upgrading.load(Ordering::Relaxed) {
@@ -342,7 +342,7 @@ impl Views {
             return;
         }
         let (gzip, key) = (Arc::clone(&self.gzip), key.to_owned());
-        tokio::task::spawn_blocking(move || {
+        tokio::spawn(crate::background::run(move || {
             let best = GzipView::of(&json, Compression::best());
             crate::telemetry::metrics::view_built("gzip-best");
             // Unless the page was dropped meanwhile (a newer version).
@@ -350,7 +350,7 @@ impl Views {
                 gzip.insert(key, Arc::new(GzipView { best: true, ..best }));
             }
             drop(permit);
-        });
+        }));
     }
 }
 

@@ -4,8 +4,9 @@
 //! shrinks several times over: Redis memory (and the bytes every instance
 //! pulls when an entry changes) drops accordingly. gzip rather than a denser
 //! codec so that an operator can still read an entry with `redis-cli` and
-//! `gunzip`. Encoding and decoding run off the async threads: a large list
-//! takes milliseconds.
+//! `gunzip`. Encoding and decoding run on the background threads
+//! ([`crate::background`]): a large list takes milliseconds, which reads
+//! should not wait behind.
 
 use std::io::{Read, Write};
 
@@ -21,7 +22,7 @@ pub const GZIP: &str = "gzip";
 
 /// Serialises and compresses `models`.
 pub async fn encode(models: std::sync::Arc<Vec<Model>>) -> Result<Vec<u8>, StoreError> {
-    tokio::task::spawn_blocking(move || {
+    crate::background::run(move || {
         let json = serde_json::to_vec(&*models)
             .map_err(|e| StoreError(format!("cannot serialise models: {e}")))?;
         let mut gzip = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
@@ -30,7 +31,6 @@ pub async fn encode(models: std::sync::Arc<Vec<Model>>) -> Result<Vec<u8>, Store
             .map_err(|e| StoreError(format!("cannot compress models: {e}")))
     })
     .await
-    .map_err(|e| StoreError(format!("encoding task failed: {e}")))?
 }
 
 /// Reads a stored list: gzip-compressed JSON, or plain JSON (no `encoding`).
@@ -39,7 +39,7 @@ pub async fn decode(
     bytes: Vec<u8>,
     encoding: Option<String>,
 ) -> Result<Vec<Model>, StoreError> {
-    tokio::task::spawn_blocking(move || {
+    crate::background::run(move || {
         let unreadable =
             |e: &dyn std::fmt::Display| StoreError(format!("{key} holds an unreadable list: {e}"));
         let json = match encoding.as_deref() {
@@ -56,5 +56,4 @@ pub async fn decode(
         serde_json::from_slice(&json).map_err(|e| unreadable(&e))
     })
     .await
-    .map_err(|e| StoreError(format!("decoding task failed: {e}")))?
 }
