@@ -3,6 +3,7 @@
 //! restarted empty while half the gateways answer 500. Reads keep answering,
 //! and afterwards every gateway is still served with the models it had, on
 //! both instances: stale-if-error holds even when the store lost everything.
+//! And the copy an instance keeps for that never undoes an invalidation.
 
 use crate::common;
 
@@ -139,4 +140,45 @@ async fn redis_back_empty_while_half_the_gateways_fail_loses_no_data() {
         .await;
     }
     assert_every_gateway_served(&instances, "after recovery").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_drops_the_copy_kept_after_redis_came_back_empty() {
+    let mut redis = RedisServer::start();
+    let mock = MockGateway::start(&["m1"]).await;
+    let app = TestApp::builder()
+        .redis(&redis)
+        .gateway("gw", &mock)
+        .spawn()
+        .await;
+    assert_eq!(ids(&app.get_json("/api/models/gw").await.2), ["m1"]);
+
+    // Redis comes back empty: the instance drops its copy (its sync sees
+    // the entry gone) and keeps it aside.
+    redis.restart();
+    eventually(Duration::from_secs(10), "the copy dropped", || async {
+        let (_, _, body) = app.get_json("/api/gateways").await;
+        body["data"][0]["cache"]["status"] == "missing"
+    })
+    .await;
+    // The gateway fails: the copy set aside is served.
+    mock.set(Behavior::Status(500));
+    let (status, _, body) = app.get_json("/api/models/gw").await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&body), ["m1"], "stale-if-error: {body}");
+
+    // The operator drops the gateway: nothing brings the old copy back.
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/api/cache/invalidate",
+            Some(serde_json::json!({"gateway": "gw"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, _, body) = app.get_json("/api/models/gw").await;
+    assert_eq!(body["gateways"]["gw"]["status"], "missing", "{body}");
+    assert!(ids(&body).is_empty(), "{body}");
+    app.sync().await;
+    assert_eq!(app.stored_ids("gw").await, None, "not written back");
 }

@@ -348,3 +348,34 @@ fn exit(message: &str) -> ! {
     eprintln!("mock-gateway: {message}");
     std::process::exit(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_gateway_ranges() {
+        assert_eq!(gateway_range("0..10", 20), Ok(0..10));
+        assert_eq!(gateway_range("3", 20), Ok(3..4));
+        assert_eq!(gateway_range("15..20", 20), Ok(15..20));
+        assert!(gateway_range("15..21", 20).is_err());
+        assert!(gateway_range("5..2", 20).is_err());
+        assert!(gateway_range("a..b", 20).is_err());
+    }
+
+    #[test]
+    fn a_fault_ends_by_itself_or_at_the_next_one() {
+        let now = Instant::now();
+        let timed = Fault {
+            mode: FailMode::Status500,
+            until: Some(now + Duration::from_secs(1)),
+        };
+        assert!(timed.active(now));
+        assert!(!timed.active(now + Duration::from_secs(2)));
+        let open = Fault {
+            mode: FailMode::Hang,
+            until: None,
+        };
+        assert!(open.active(now + Duration::from_secs(3600)));
+    }
+}

@@ -122,3 +122,19 @@ pub(super) fn plan(quick: bool, gateways: usize, baseline_s: u64) -> Vec<(Fault,
     }
     phases
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_runs_in_both_modes_with_its_window() {
+        let windows = |quick| -> Vec<u64> { plan(quick, 20, 10).iter().map(|p| p.1).collect() };
+        assert_eq!(windows(false), [10, 8, 6, 13, 13]);
+        assert_eq!(windows(true), [10, 4, 4, 4, 5]);
+        let phases = plan(false, 20, 10);
+        assert_eq!(phases[3].0.failing(), (0..10).collect::<Vec<_>>());
+        assert_eq!(phases[4].0.length(), Duration::from_secs(10));
+        assert!(phases[0].0.failing().is_empty());
+    }
+}

@@ -192,3 +192,55 @@ fn first(lost: &[String], lapses: &[String]) -> String {
         .next()
         .map_or_else(String::new, |p| format!("; first: {p}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(failing: Vec<usize>, requests: Vec<usize>, failed: Vec<usize>) -> Phase {
+        Phase {
+            name: "p".into(),
+            fault: "f".into(),
+            fault_s: 1,
+            window_s: 4,
+            per_instance: Vec::new(),
+            requests: 10,
+            non_2xx: 0,
+            socket_errors: 0,
+            p99_ms: 1.0,
+            p99_vs_baseline: 1.0,
+            upstream_per_gateway: requests,
+            failed_per_gateway: failed,
+            failing,
+            samples: 4,
+            lapses: Vec::new(),
+            kept: 4,
+            lost: Vec::new(),
+            recovered_ms: Some(100),
+            redis_entries: 4,
+        }
+    }
+
+    #[test]
+    fn upstream_requests_are_split_by_healthy_and_failing() {
+        assert_eq!(upstream(&phase(vec![], vec![3, 3, 3, 3], vec![0; 4])), "3");
+        assert_eq!(
+            upstream(&phase(vec![0, 1], vec![5, 7, 4, 4], vec![4, 6, 0, 0])),
+            "healthy 4; failing 5–7 (4–6 failed)"
+        );
+    }
+
+    #[test]
+    fn a_lapse_or_a_lost_gateway_misses_the_data_target() {
+        let mut p = phase(vec![], vec![1; 4], vec![0; 4]);
+        assert!(p.reads_ok() && p.data_kept(4));
+        p.lapses
+            .push("g00 on instance 1 at 5 ms: missing, 0 models".into());
+        assert!(!p.data_kept(4));
+        p.lapses.clear();
+        p.kept = 3;
+        assert!(!p.data_kept(4));
+        p.non_2xx = 1;
+        assert!(!p.reads_ok());
+    }
+}
