@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The benchmark of issues 5, 9 and 12: models-cache vs the physical limit vs
-# nginx, catalog queries, and the models page's load in headless Chromium.
+# The benchmark of issues 5, 9, 10, 11 and 12: models-cache vs the physical
+# limit vs nginx, catalog queries, changes, the models page's load in
+# headless Chromium, and reads under chaos (Redis killed or frozen, gateways
+# failing).
 #
 #   bash bench/run.sh            full run (release build, 10 s per load run);
 #                                writes bench/results.md and bench/results.json
 #   bash bench/run.sh --quick    about a second per scenario, 50 models per
 #                                gateway, debug build; only the correctness targets
 #                                are asserted (one upstream request per gateway,
-#                                every read and warm ok, no wrk errors), not speed;
+#                                every read and warm ok, no wrk errors, no error
+#                                and no data lost under chaos), not speed;
 #                                writes target/bench-quick/ (what CI runs)
 #
 # Other arguments go to bench-harness (`--help` lists them: --kind,

@@ -25,6 +25,7 @@
 //! flight started under), and later callers start a flight of their own
 //! instead of joining it.
 
+mod aside;
 mod fill;
 
 use std::collections::HashMap;
@@ -141,6 +142,8 @@ pub struct Engine {
     /// Fetched entries the store did not take (it failed, or was skipped):
     /// written back by [`Engine::sync`], never replaced by an older one.
     unsaved: Mutex<HashMap<String, Unsaved>>,
+    /// Copies the store lost, served if fetching them again fails (see `aside`).
+    aside: Mutex<HashMap<String, Entry>>,
     /// Where the stored lists' differences are recorded, once set.
     changes: OnceLock<Arc<ChangeLog>>,
 }
@@ -183,6 +186,7 @@ impl Engine {
             breaker: Breaker::default(),
             invalidations: Mutex::default(),
             unsaved: Mutex::default(),
+            aside: Mutex::default(),
             changes: OnceLock::new(),
         })
     }
@@ -308,6 +312,7 @@ impl Engine {
             .or_default() += 1;
         self.flights.detach(gateway);
         lock(&self.unsaved).remove(gateway);
+        self.clear_aside(gateway);
         self.forget(gateway);
     }
 
@@ -347,8 +352,21 @@ impl Engine {
                 .refresh(gateway, Mode::Read, Baseline::Seen(None))
                 .await
             {
-                Ok(fetched) => view(Some(fetched), ReadOutcome::Miss, None),
-                Err(e) => view(None, ReadOutcome::Miss, Some(e.public())),
+                Ok(fetched) => {
+                    self.clear_aside(&gateway.id);
+                    view(Some(fetched), ReadOutcome::Miss, None)
+                }
+                // Stale-if-error, also when the store lost the entry.
+                Err(e) => match self.take_aside(&gateway.id) {
+                    Some(kept) => {
+                        let outcome = match kept.freshness(now) {
+                            Freshness::Fresh => ReadOutcome::Hit,
+                            _ => ReadOutcome::Stale,
+                        };
+                        view(Some(kept), outcome, Some(e.public()))
+                    }
+                    None => view(None, ReadOutcome::Miss, Some(e.public())),
+                },
             },
         }
     }
@@ -413,7 +431,7 @@ impl Engine {
             return self.write_back(gateway, unsaved).await;
         }
         match version {
-            None => self.forget(gateway),
+            None => self.forget_lost(gateway).await,
             // Ours is that version, or newer: an older one never replaces it.
             Some(v) if self.local_entry(gateway).is_some_and(|e| e.fetched_at >= v) => {}
             Some(_) => {

@@ -13,6 +13,7 @@ mod admin;
 mod alerts;
 mod catalog;
 mod changes;
+mod chaos;
 mod cluster;
 mod compatible;
 mod connections;

@@ -1,4 +1,4 @@
-//! Runs the benchmark of issues 5, 9 and 12 and writes `results.md` and `results.json`.
+//! Runs the benchmark of issues 5, 9, 10, 11 and 12 and writes `results.md` and `results.json`.
 //! Meant to be started by `bench/run.sh`, which installs wrk and nginx,
 //! builds the binaries and bounds the run in time.
 
@@ -88,6 +88,11 @@ async fn run(opts: Options) -> Result<Results, String> {
     } else {
         None
     };
+    let chaos = if o.runs("chaos") {
+        Some(harness::chaos::chaos(&rig).await?)
+    } else {
+        None
+    };
     let mut results = Results {
         meta: meta(&rig),
         hot,
@@ -98,6 +103,7 @@ async fn run(opts: Options) -> Result<Results, String> {
         catalog,
         changes,
         page,
+        chaos,
         targets: Vec::new(),
     };
     results.judge();

@@ -24,6 +24,9 @@ pub struct MockStats {
 #[derive(Debug, Deserialize)]
 pub struct MockGateway {
     pub requests: usize,
+    /// Answered 500 or 504 by a fault (`Mock::fail`).
+    #[serde(default)]
+    pub failed: usize,
     pub bytes: usize,
     pub latency_ms: u64,
 }
@@ -65,6 +68,19 @@ impl Mock {
     /// Gives 5 % of every gateway's models round `round`'s prices.
     pub async fn reprice(&self, round: usize) -> Result<(), String> {
         self.command(json!({"reprice": round})).await
+    }
+
+    /// Gateways `gateways` answer `mode` (`"500"`, `"hang"`, `"ok"`) for
+    /// `for_ms`.
+    pub async fn fail(
+        &self,
+        gateways: std::ops::Range<usize>,
+        mode: &str,
+        for_ms: u64,
+    ) -> Result<(), String> {
+        let range = format!("{}..{}", gateways.start, gateways.end);
+        self.command(json!({"fail": {"gateways": range, "mode": mode, "for_ms": for_ms}}))
+            .await
     }
 
     async fn command(&self, body: Value) -> Result<(), String> {

@@ -1,13 +1,14 @@
 //! The scenario runner: starts Redis, the mock gateways, models-cache, the
 //! limit server, the aggregator and nginx on loopback ([`rig`]), runs the
-//! scenarios ([`scenarios`], [`catalog`], [`page`]) and writes the report
-//! ([`report`]).
+//! scenarios ([`scenarios`], [`catalog`], [`changes`], [`page`], [`chaos`])
+//! and writes the report ([`report`]).
 //!
 //! Everything it starts is a [`procs::Proc`], stopped when dropped; every
 //! wait is bounded.
 
 pub mod catalog;
 pub mod changes;
+pub mod chaos;
 pub mod client;
 pub mod page;
 pub mod procs;
@@ -75,8 +76,8 @@ pub struct Options {
     #[arg(long, default_value_t = 1800)]
     pub deadline: u64,
     /// Scenarios to run, comma-separated: hot, memory, warm, revalidation,
-    /// stampede, catalog, page [default: all]. Revalidation compares with
-    /// hot's p99.
+    /// stampede, catalog, changes, page, chaos [default: all]. Revalidation
+    /// compares with hot's p99.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Path of the unified catalog, asked by the catalog scenario's row (c)

@@ -104,6 +104,26 @@ impl Proc {
         lines[lines.len().saturating_sub(8)..].join(" | ")
     }
 
+    /// SIGKILL at once: the process dies where it stands (the chaos
+    /// scenario's Redis crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`…) with `kill`.
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("kill -{signal} {}: {e}", self.name))?;
+        if !status.success() {
+            return Err(format!("kill -{signal} {} failed ({status})", self.name));
+        }
+        Ok(())
+    }
+
     /// SIGTERM (nginx's master then stops its workers), SIGKILL after [`GRACE`].
     pub fn stop(&mut self) {
         if !self.alive() {

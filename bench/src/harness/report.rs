@@ -433,6 +433,7 @@ pub struct Results {
     pub catalog: Option<CatalogResults>,
     pub changes: Option<super::changes::ChangesResults>,
     pub page: Option<PageResults>,
+    pub chaos: Option<super::chaos::ChaosResults>,
     pub targets: Vec<Target>,
 }
 
@@ -503,6 +504,9 @@ impl Results {
         }
         if let Some(p) = &self.page {
             judge_page(p, &mut targets);
+        }
+        if let Some(c) = &self.chaos {
+            c.targets(&mut targets);
         }
         let load_errors = self.load_errors();
         if !load_errors.is_empty()
@@ -770,6 +774,9 @@ impl Results {
         }
         if let Some(p) = &self.page {
             page_markdown(&mut out, p);
+        }
+        if let Some(c) = &self.chaos {
+            c.markdown(&mut out);
         }
         let _ = writeln!(out, "\n## Targets (issues 5, 9, 10, 11, 12)\n");
         let _ = writeln!(out, "| target | kind | goal | figure | |");

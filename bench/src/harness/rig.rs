@@ -86,7 +86,7 @@ impl Rig {
         let mut procs = Vec::new();
 
         let redis_port = procs::free_port()?;
-        procs.push(start_redis(&dir, redis_port)?);
+        procs.push(start_redis(&dir, redis_port, "redis")?);
 
         let mut mock_cmd = Command::new(opts.bin_dir.join("mock-gateway"));
         mock_cmd
@@ -267,14 +267,15 @@ impl RigStart<'_> {
     }
 }
 
-fn start_redis(dir: &Path, port: u16) -> Result<Proc, String> {
+/// An empty `redis-server` on `port` (nothing persisted), logging to `<name>.log`.
+pub(super) fn start_redis(dir: &Path, port: u16, name: &str) -> Result<Proc, String> {
     let mut command = Command::new("redis-server");
     command
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
         .arg("--dir")
         .arg(dir);
-    let proc = Proc::spawn("redis", command, dir)?;
+    let proc = Proc::spawn(name, command, dir)?;
     wait_tcp(port, START)?;
     Ok(proc)
 }

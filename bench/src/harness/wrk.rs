@@ -23,6 +23,8 @@ pub struct Measure {
     pub bytes_per_request: u64,
     /// Socket errors, timeouts and non-2xx/3xx answers.
     pub errors: u64,
+    /// Of those, the answers with a status of 400 or more.
+    pub non_2xx: u64,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +80,7 @@ fn parse(out: &str) -> Option<Measure> {
         requests: r.requests,
         bytes_per_request: r.bytes / r.requests.max(1),
         errors: r.errors + r.status_errors,
+        non_2xx: r.status_errors,
     })
 }
 
@@ -94,5 +97,6 @@ mod tests {
         assert_eq!(m.p99_ms, 9.0);
         assert_eq!(m.bytes_per_request, 2);
         assert_eq!(m.errors, 1);
+        assert_eq!(m.non_2xx, 1);
     }
 }
