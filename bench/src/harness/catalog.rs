@@ -150,6 +150,7 @@ pub async fn catalog(rig: &Rig) -> Result<CatalogResults, String> {
         figure.rss_after_load_kb = rss_kb;
         figure.peak_rss_kb = peak_kb;
     }
+    let one_off = one_off(rig, &sizes[0]).await?;
     mock.revise(REVISED).await?;
     for (size, figure) in sizes.iter().zip(&mut figures) {
         figure.rebuild = Some(rebuild(rig, size).await?);
@@ -159,6 +160,8 @@ pub async fn catalog(rig: &Rig) -> Result<CatalogResults, String> {
         sizes: figures,
         rows,
         marginal_rss_per_100k_mib: None,
+        one_off: Some(one_off),
+        connections: rig.opts.connections,
     };
     results.marginal_rss_per_100k_mib = results.marginal_rss_per_100k_mib();
     Ok(results)
@@ -279,7 +282,15 @@ async fn measure_row(
     for (i, size) in sizes.iter().enumerate() {
         let mut offset = 0u64;
         if !rig.opts.quick {
-            let warmup = run(rig, size, &target, 1, offset, &format!("w{i}")).await?;
+            let warmup = run(
+                rig,
+                size,
+                &target,
+                (1, offset),
+                &format!("w{i}"),
+                rig.opts.connections,
+            )
+            .await?;
             // Past every request number the warm-up may have used.
             offset = 2 * warmup.requests + 1000;
         }
@@ -287,9 +298,9 @@ async fn measure_row(
             rig,
             size,
             &target,
-            rig.opts.seconds(),
-            offset,
+            (rig.opts.seconds(), offset),
             &i.to_string(),
+            rig.opts.connections,
         )
         .await?;
         eprintln!(
@@ -310,20 +321,50 @@ async fn measure_row(
     Ok(CatalogRow::new(name, path, small, large))
 }
 
+/// Connections of the one-off row: few enough that a request does not
+/// wait behind others, so that its p50 is what one query costs.
+pub const ONE_OFF_CONNECTIONS: usize = 4;
+/// Request numbers of the one-off row start here, past any the rows used:
+/// every `q` it asks is new to the instance.
+const ONE_OFF_OFFSET: u64 = 1_000_000;
+
+/// Row (a)'s queries, each new, on the smaller catalog at
+/// [`ONE_OFF_CONNECTIONS`] (issue 10, point 4).
+async fn one_off(rig: &Rig, size: &Sized) -> Result<Measure, String> {
+    let seconds = rig.opts.seconds();
+    let measure = run(
+        rig,
+        size,
+        &Target::Queries,
+        (seconds, ONE_OFF_OFFSET),
+        "one-off",
+        ONE_OFF_CONNECTIONS,
+    )
+    .await?;
+    eprintln!(
+        "bench: catalog one-off queries at {ONE_OFF_CONNECTIONS} connections on {} models: {:.0} req/s, p50 {:.2} ms",
+        size.models(),
+        measure.rps,
+        measure.p50_ms
+    );
+    Ok(measure)
+}
+
 /// One wrk run of `target` on `size`'s instance.
 async fn run(
     rig: &Rig,
     size: &Sized,
     target: &Target<'_>,
-    seconds: u64,
-    offset: u64,
+    (seconds, offset): (u64, u64),
     tag: &str,
+    connections: usize,
 ) -> Result<Measure, String> {
     let base = &size.instance.base;
     match target {
         Target::Url(path) => {
             let load = Load {
                 seconds,
+                connections,
                 ..load_of(rig)
             };
             blocking(&load, format!("{base}{path}"), false).await
@@ -342,6 +383,7 @@ async fn run(
             std::fs::write(&script, text).map_err(|e| format!("{}: {e}", script.display()))?;
             let load = Load {
                 seconds,
+                connections,
                 script: &script,
                 ..load_of(rig)
             };
