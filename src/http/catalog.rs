@@ -154,6 +154,10 @@ async fn all_models(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let reuse = Reuse::new(&state, "", raw.as_deref(), &headers);
+    if let Some(response) = reuse.answer(&state, &headers) {
+        return Ok(response);
+    }
     let query = models_query(raw.as_deref())?;
     let selected;
     let selection = match &query.gateways {
@@ -171,8 +175,7 @@ async fn all_models(
             .join(","),
         None => "*".to_owned(),
     };
-    let raw = raw.unwrap_or_default();
-    Ok(catalog_response(&state, selection, query, (&scope, &raw), &headers).await)
+    Ok(catalog_response(&state, selection, query, (&scope, reuse), &headers).await)
 }
 
 /// One gateway's models.
@@ -189,6 +192,10 @@ async fn gateway_models(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let reuse = Reuse::new(&state, &gateway, raw.as_deref(), &headers);
+    if let Some(response) = reuse.answer(&state, &headers) {
+        return Ok(response);
+    }
     let query = models_query(raw.as_deref())?;
     if query.gateways.is_some() {
         return Err(ApiError::BadRequest(
@@ -197,8 +204,7 @@ async fn gateway_models(
     }
     let gateway = find_gateway(&state.gateways, &gateway)?;
     let scope = gateway.id.clone();
-    let raw = raw.unwrap_or_default();
-    Ok(catalog_response(&state, &[gateway], query, (&scope, &raw), &headers).await)
+    Ok(catalog_response(&state, &[gateway], query, (&scope, reuse), &headers).await)
 }
 
 /// One model by id (ids may contain `/`).
@@ -333,30 +339,49 @@ fn describe<'a>(gateway: &'a Gateway, view: &'a GatewayView, now: u64) -> Gatewa
     }
 }
 
+/// Where a list's answer is kept for reuse: by path and raw query, so that
+/// the hot path — an answer assembled moments ago from the same state —
+/// costs a lookup, before the query is even parsed (an answer is only ever
+/// kept for a query that parsed).
+struct Reuse {
+    key: String,
+    now: u64,
+    gzip: bool,
+}
+
+impl Reuse {
+    fn new(state: &AppState, gateway: &str, raw: Option<&str>, headers: &HeaderMap) -> Self {
+        let now = now_ms();
+        let gzip = accepts_gzip(headers);
+        let key = format!(
+            "list|{gateway}?{}|{}|{}|{gzip}",
+            raw.unwrap_or_default(),
+            state.engine.generation(),
+            now / views::ANSWER_TTL_MS
+        );
+        Self { key, now, gzip }
+    }
+
+    fn answer(&self, state: &AppState, headers: &HeaderMap) -> Option<Response> {
+        let answer = state.views.answer(&self.key, self.now)?;
+        answer.count_reads(state.engine.stats());
+        Some(answer.respond(headers))
+    }
+}
+
 /// A catalog answer: the page of models comes from the views cache (built
 /// once per query and entry versions, from the entries' indexes), spliced
-/// with a fresh `gateways` state. `scope` names the selection (its read is
-/// shared for a moment by every query over it) and the raw query (whose
-/// answer is reused for a moment).
+/// with a fresh `gateways` state, and kept for reuse. `selection_scope`
+/// names the selection (its read is shared for a moment by every query over
+/// it).
 async fn catalog_response(
     state: &AppState,
     selection: &[Arc<Gateway>],
     mut query: catalog::Query,
-    (selection_scope, raw): (&str, &str),
+    (selection_scope, reuse): (&str, Reuse),
     headers: &HeaderMap,
 ) -> Response {
-    let now = now_ms();
-    let gzip = accepts_gzip(headers);
-    // The hot path: an answer assembled moments ago from the same state.
-    let generation = state.engine.generation();
-    let answer_key = format!(
-        "{selection_scope}?{raw}|{generation}|{}|{gzip}",
-        now / views::ANSWER_TTL_MS
-    );
-    if let Some(answer) = state.views.answer(&answer_key, now) {
-        answer.count_reads(state.engine.stats());
-        return answer.respond(headers);
-    }
+    let (answer_key, gzip) = (reuse.key, reuse.gzip);
     let snapshot = state
         .snapshots
         .read(state, selection_scope, selection)
