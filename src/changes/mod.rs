@@ -119,12 +119,10 @@ impl ChangeLog {
         first_seen: &[(String, u64)],
     ) -> Result<usize, StoreError> {
         self.store.remember_first_seen(gateway, first_seen).await?;
-        let before_models = before.map(|e| e.models.as_slice());
-        let mut changes = diff::diff(gateway, before_models, &stored.models, stored.fetched_at);
+        let changes = self.changes_of(gateway, before, stored).await;
         if changes.is_empty() {
             return Ok(0);
         }
-        self.name_canonicals(gateway, &mut changes, before_models, &stored.models);
         let records: Vec<String> = changes
             .iter()
             .map(|c| serde_json::to_string(c).expect("BUG: a change serialises"))
@@ -140,26 +138,27 @@ impl ChangeLog {
         Ok(records.len())
     }
 
-    fn name_canonicals(
+    /// The differences from `before` to `stored`, canonical ids named: per
+    /// record, so on the background threads.
+    async fn changes_of(
         &self,
         gateway: &str,
-        changes: &mut [Change],
-        before: Option<&[Model]>,
-        after: &[Model],
-    ) {
-        let Some(gw) = self.gateways.get(gateway) else {
-            return;
-        };
-        let models: HashMap<&str, &Model> = before
-            .unwrap_or_default()
-            .iter()
-            .chain(after)
-            .map(|m| (m.id.as_str(), m))
-            .collect();
-        for change in changes {
-            let model = change.model.as_deref().and_then(|id| models.get(id));
-            change.canonical = model.map(|m| canonical_of(gw, m, &self.aliases));
-        }
+        before: Option<&Entry>,
+        stored: &Entry,
+    ) -> Vec<Change> {
+        let before = before.map(|e| Arc::clone(&e.models));
+        let (after, at) = (Arc::clone(&stored.models), stored.fetched_at);
+        let gw = self.gateways.get(gateway).cloned();
+        let (aliases, gateway) = (Arc::clone(&self.aliases), gateway.to_owned());
+        crate::background::run(move || {
+            let before = before.as_deref().map(Vec::as_slice);
+            let mut changes = diff::diff(&gateway, before, &after, at);
+            if let Some(gw) = gw {
+                name_canonicals(&gw, &aliases, &mut changes, before, &after);
+            }
+            changes
+        })
+        .await
     }
 
     /// Resolves when records are appended on this instance.
@@ -237,6 +236,27 @@ impl ChangeLog {
             data,
             next: newest.unwrap_or_default(),
         })
+    }
+}
+
+/// Names each change's canonical id (the catalog's grouping), from the
+/// model as it was or as it is.
+fn name_canonicals(
+    gw: &Gateway,
+    aliases: &Aliases,
+    changes: &mut [Change],
+    before: Option<&[Model]>,
+    after: &[Model],
+) {
+    let models: HashMap<&str, &Model> = before
+        .unwrap_or_default()
+        .iter()
+        .chain(after)
+        .map(|m| (m.id.as_str(), m))
+        .collect();
+    for change in changes {
+        let model = change.model.as_deref().and_then(|id| models.get(id));
+        change.canonical = model.map(|m| canonical_of(gw, m, aliases));
     }
 }
 

@@ -171,11 +171,17 @@ impl Fetcher {
         let mut models = tokio::time::timeout(gateway.timeout, work)
             .await
             .map_err(|_| FetchError::Timeout(gateway.timeout))??;
-        for m in &mut models {
-            m.gateway.clone_from(&gateway.id);
-            m.sanitize();
-        }
-        model::dedup_by_id(&mut models);
+        let id = gateway.id.clone();
+        // Per record, so off the async threads like the parsing.
+        let models = crate::background::run(move || {
+            for m in &mut models {
+                m.gateway.clone_from(&id);
+                m.sanitize();
+            }
+            model::dedup_by_id(&mut models);
+            models
+        })
+        .await;
         Ok(models)
     }
 }

@@ -238,8 +238,24 @@ async fn one_model(
         answer.count_reads(state.engine.stats());
         return Ok(answer.respond(&headers));
     }
-    let selection = std::slice::from_ref(&gateway);
-    let snapshot = state.snapshots.read(&state, &gateway.id, selection).await;
+    let build = one_model_answer(&state, &gateway, &model, now, gzip);
+    let (answer, reused) = state.views.answer_or_build(&answer_key, now, build).await?;
+    if reused {
+        answer.count_reads(state.engine.stats());
+    }
+    Ok(answer.respond(&headers))
+}
+
+/// `model`'s answer, to keep for reuse: its bytes cached like a page's.
+async fn one_model_answer(
+    state: &AppState,
+    gateway: &Arc<Gateway>,
+    model: &str,
+    now: u64,
+    gzip: bool,
+) -> Result<Arc<Answer>, ApiError> {
+    let selection = std::slice::from_ref(gateway);
+    let snapshot = state.snapshots.read(state, &gateway.id, selection).await;
     let view = &snapshot.views[0];
     let Some(entry) = &view.entry else {
         let why = view.error.as_deref().unwrap_or("nothing cached yet");
@@ -254,22 +270,17 @@ async fn one_model(
             gateway.id
         )));
     };
-    let cache = snapshot.headers.for_query(&model);
-    if cache.not_modified(&headers) {
-        return Ok(not_modified(&cache));
-    }
-    // Shaped as [`OneModel`]: the model's bytes are cached like a page.
+    let cache = snapshot.headers.for_query(model);
+    // Shaped as [`OneModel`].
     let key = format!("model|{}|{}|{model}", gateway.id, entry.revision);
     let models = Arc::clone(&entry.models);
     let source: views::Source = Box::new(move || JsonView::of_one(&models[index]));
     let state_json = serde_json::to_string(&GatewayState::of(view, now))
         .expect("BUG: a gateway state serialises");
     let tail = |_: &Summary| format!(",\"gateway\":{state_json}}}");
-    let answer = spliced(&state, gzip, &key, source, tail, cache).await;
+    let answer = spliced(state, gzip, &key, source, tail, cache).await;
     let answer = answer.reusable(snapshot.valid_until, Arc::clone(&snapshot.reads));
-    let answer = Arc::new(answer);
-    state.views.keep_answer(answer_key, Arc::clone(&answer));
-    Ok(answer.respond(&headers))
+    Ok(Arc::new(answer))
 }
 
 /// `{"data":<cached view><tail>`, gzip-encoded or not.
@@ -381,27 +392,31 @@ async fn catalog_response(
     (selection_scope, reuse): (&str, Reuse),
     headers: &HeaderMap,
 ) -> Response {
-    let (answer_key, gzip) = (reuse.key, reuse.gzip);
-    let snapshot = state
-        .snapshots
-        .read(state, selection_scope, selection)
+    let build = async {
+        let snapshot = state
+            .snapshots
+            .read(state, selection_scope, selection)
+            .await;
+        query.clamp_paging(snapshot.available);
+        let query_key = query.key();
+        let key = format!("{query_key}{}", snapshot.versions);
+        let cache = snapshot.headers.for_query(&query_key);
+        let segments = snapshot
+            .search_segments(state, selection_scope == "*")
+            .await;
+        let source = page_source(segments, query);
+        let tail = |summary: &Summary| list_tail(&snapshot.states, summary);
+        let answer = spliced(state, reuse.gzip, &key, source, tail, cache).await;
+        let answer = answer.reusable(snapshot.valid_until, Arc::clone(&snapshot.reads));
+        Ok::<_, std::convert::Infallible>(Arc::new(answer))
+    };
+    let Ok((answer, reused)) = state
+        .views
+        .answer_or_build(&reuse.key, reuse.now, build)
         .await;
-    query.clamp_paging(snapshot.available);
-    let query_key = query.key();
-    let key = format!("{query_key}{}", snapshot.versions);
-    let cache = snapshot.headers.for_query(&query_key);
-    if cache.not_modified(headers) {
-        return not_modified(&cache);
+    if reused {
+        answer.count_reads(state.engine.stats());
     }
-    let segments = snapshot
-        .search_segments(state, selection_scope == "*")
-        .await;
-    let source = page_source(segments, query);
-    let tail = |summary: &Summary| list_tail(&snapshot.states, summary);
-    let answer = spliced(state, gzip, &key, source, tail, cache).await;
-    let answer = answer.reusable(snapshot.valid_until, Arc::clone(&snapshot.reads));
-    let answer = Arc::new(answer);
-    state.views.keep_answer(answer_key, Arc::clone(&answer));
     answer.respond(headers)
 }
 

@@ -241,7 +241,9 @@ impl Engine {
                 let first_seen = self
                     .stamp_first_seen(&gateway.id, &mut models, started, known)
                     .await;
-                let entry = Entry::new(started, self.ttl(), models);
+                let ttl = self.ttl();
+                // Digesting the list is per record: off the async threads.
+                let entry = crate::background::run(move || Entry::new(started, ttl, models)).await;
                 self.store_fetched(gateway, entry, epochs, (before, &first_seen))
                     .await
             }
