@@ -113,21 +113,37 @@ pub struct Stats {
     pending: [AtomicU64; Counter::ALL.len()],
     /// The last warm (finished at, duration), until flushed.
     last_warm: Mutex<Option<(u64, u64)>>,
-    /// Per gateway: hit, stale, miss since start (never reset).
-    reads: HashMap<String, [AtomicU64; 3]>,
+    /// Per gateway, by [`ReadSlot`]: hit, stale, miss since start (never
+    /// reset).
+    reads: Vec<[AtomicU64; 3]>,
+    slots: HashMap<String, ReadSlot>,
 }
+
+/// Where a gateway's reads are tallied ([`Stats::slot`]): resolved once
+/// when an answer is assembled, so that each reuse of it counts its reads
+/// without looking a gateway up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadSlot(usize);
 
 impl Stats {
     pub fn new<'a>(store: Arc<dyn Store>, gateways: impl IntoIterator<Item = &'a str>) -> Self {
+        let gateways: Vec<&str> = gateways.into_iter().collect();
         Self {
             store,
             pending: Default::default(),
             last_warm: Mutex::default(),
-            reads: gateways
-                .into_iter()
-                .map(|g| (g.to_owned(), Default::default()))
+            reads: gateways.iter().map(|_| Default::default()).collect(),
+            slots: gateways
+                .iter()
+                .enumerate()
+                .map(|(i, g)| ((*g).to_owned(), ReadSlot(i)))
                 .collect(),
         }
+    }
+
+    /// Where `gateway`'s reads are tallied (`None`: not a configured one).
+    pub fn slot(&self, gateway: &str) -> Option<ReadSlot> {
+        self.slots.get(gateway).copied()
     }
 
     pub fn count(&self, counter: Counter) {
@@ -136,9 +152,24 @@ impl Stats {
 
     /// One gateway's part of a read.
     pub fn read(&self, gateway: &str, outcome: ReadOutcome) {
-        self.count(Counter::of(outcome));
-        if let Some(tally) = self.reads.get(gateway) {
-            tally[outcome as usize].fetch_add(1, Ordering::Relaxed);
+        self.read_all(&[(self.slot(gateway), outcome)]);
+    }
+
+    /// The gateways' parts of one read, by slot: the totals by outcome
+    /// summed first, so a read of twenty gateways is a few additions.
+    pub fn read_all(&self, reads: &[(Option<ReadSlot>, ReadOutcome)]) {
+        let mut by_outcome = [0u64; 3];
+        for &(slot, outcome) in reads {
+            by_outcome[outcome as usize] += 1;
+            if let Some(tally) = slot.and_then(|s| self.reads.get(s.0)) {
+                tally[outcome as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for outcome in [ReadOutcome::Hit, ReadOutcome::Stale, ReadOutcome::Miss] {
+            let n = by_outcome[outcome as usize];
+            if n > 0 {
+                self.pending[Counter::of(outcome) as usize].fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 
@@ -151,8 +182,8 @@ impl Stats {
     pub fn reads_of(&self, gateway: &str) -> [(ReadOutcome, u64); 3] {
         let load = |o: ReadOutcome| {
             let n = self
-                .reads
-                .get(gateway)
+                .slot(gateway)
+                .and_then(|s| self.reads.get(s.0))
                 .map(|t| t[o as usize].load(Ordering::Relaxed));
             (o, n.unwrap_or(0))
         };
@@ -242,6 +273,27 @@ impl Stats {
 mod tests {
     use super::*;
     use crate::store::EmbeddedStore;
+
+    #[tokio::test]
+    async fn a_read_of_many_gateways_counts_each_and_the_totals() {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new());
+        let stats = Stats::new(store, ["a", "b", "c"]);
+        let (a, b) = (stats.slot("a"), stats.slot("b"));
+        assert_ne!(a, b);
+        assert_eq!(stats.slot("zzz"), None);
+        let read = [
+            (a, ReadOutcome::Hit),
+            (b, ReadOutcome::Stale),
+            (stats.slot("c"), ReadOutcome::Hit),
+        ];
+        stats.read_all(&read);
+        stats.read_all(&read);
+        let report = stats.report(BTreeMap::new()).await.unwrap();
+        assert_eq!((report.hits, report.stale_hits, report.misses), (4, 2, 0));
+        assert_eq!(stats.reads_of("a")[0], (ReadOutcome::Hit, 2));
+        assert_eq!(stats.reads_of("b")[1], (ReadOutcome::Stale, 2));
+        assert_eq!(stats.reads_of("b")[0], (ReadOutcome::Hit, 0));
+    }
 
     #[tokio::test]
     async fn counts_add_up_across_flushes_and_reset_zeroes_them() {

@@ -28,6 +28,7 @@ use crate::app::AppState;
 use crate::cache::{Entry, GatewayView, ReadOutcome, now_ms};
 use crate::catalog::{Segment, Versioned};
 use crate::gateways::Gateway;
+use crate::stats::{ReadSlot, Stats};
 
 /// Each entry's index, with its gateway id, in gateway order.
 pub type Segments = Arc<Vec<(String, Arc<Segment>)>>;
@@ -49,7 +50,7 @@ pub struct Snapshot {
     pub available: usize,
     /// Reusable until then (ms since epoch).
     pub valid_until: u64,
-    pub reads: Arc<[(String, ReadOutcome)]>,
+    pub reads: Arc<[(Option<ReadSlot>, ReadOutcome)]>,
     /// `fresh` or `stale` by gateway, as offers report it.
     pub statuses: Arc<BTreeMap<String, &'static str>>,
     segments: OnceCell<Segments>,
@@ -87,20 +88,18 @@ impl Snapshots {
             now / ANSWER_TTL_MS
         );
         if let Some(snapshot) = self.cache.0.get(&key).filter(|s| now < s.valid_until) {
-            for (gateway, outcome) in snapshot.reads.iter() {
-                state.engine.stats().read(gateway, *outcome);
-            }
+            state.engine.stats().read_all(&snapshot.reads);
             return snapshot;
         }
         let views = state.engine.read(selection).await;
-        let snapshot = Arc::new(Snapshot::of(views, now));
+        let snapshot = Arc::new(Snapshot::of(views, now, state.engine.stats()));
         self.cache.0.insert(key, Arc::clone(&snapshot));
         snapshot
     }
 }
 
 impl Snapshot {
-    fn of(views: Vec<GatewayView>, now: u64) -> Self {
+    fn of(views: Vec<GatewayView>, now: u64, stats: &Stats) -> Self {
         let mut versions = String::with_capacity(views.len() * 24);
         for view in &views {
             let version = view.entry.as_ref().map_or(0, |e| e.revision);
@@ -115,7 +114,7 @@ impl Snapshot {
                 .map(|e| e.models.len())
                 .sum(),
             valid_until: valid_until(&views, now),
-            reads: reads(&views).into(),
+            reads: reads(&views, stats).into(),
             statuses: Arc::new(
                 views
                     .iter()
@@ -224,9 +223,9 @@ fn valid_until(views: &[GatewayView], now: u64) -> u64 {
 }
 
 /// Each gateway's read outcome, counted again whenever the answer is reused.
-fn reads(views: &[GatewayView]) -> Vec<(String, ReadOutcome)> {
+fn reads(views: &[GatewayView], stats: &Stats) -> Vec<(Option<ReadSlot>, ReadOutcome)> {
     views
         .iter()
-        .map(|v| (v.gateway.id.clone(), v.outcome))
+        .map(|v| (stats.slot(&v.gateway.id), v.outcome))
         .collect()
 }

@@ -53,7 +53,7 @@ use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 use super::caching::CacheHeaders;
 use crate::cache::ReadOutcome;
 use crate::gateways::Model;
-use crate::stats::Stats;
+use crate::stats::{ReadSlot, Stats};
 
 /// Bytes of serialised views kept, and of compressed ones.
 pub const JSON_CAPACITY: u64 = 192 * 1024 * 1024;
@@ -126,7 +126,7 @@ pub struct Answer {
     /// Reused until then (ms since epoch); 0: not reusable.
     valid_until: u64,
     /// Each gateway's read outcome, counted again on reuse.
-    reads: Arc<[(String, ReadOutcome)]>,
+    reads: Arc<[(Option<ReadSlot>, ReadOutcome)]>,
 }
 
 impl Answer {
@@ -150,7 +150,7 @@ impl Answer {
     }
 
     /// This answer, reusable until `valid_until`.
-    pub fn reusable(self, valid_until: u64, reads: Arc<[(String, ReadOutcome)]>) -> Self {
+    pub fn reusable(self, valid_until: u64, reads: Arc<[(Option<ReadSlot>, ReadOutcome)]>) -> Self {
         Self {
             valid_until,
             reads,
@@ -160,9 +160,7 @@ impl Answer {
 
     /// A reuse is a read like any other for the stats and metrics.
     pub fn count_reads(&self, stats: &Stats) {
-        for (gateway, outcome) in self.reads.iter() {
-            stats.read(gateway, *outcome);
-        }
+        stats.read_all(&self.reads);
     }
 
     /// The answer, or 304 when the client already has it.
