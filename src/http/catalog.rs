@@ -239,10 +239,10 @@ async fn one_model(
         return Ok(answer.respond(&headers));
     }
     let build = one_model_answer(&state, &gateway, &model, now, gzip);
-    let (answer, reused) = state.views.answer_or_build(&answer_key, now, build).await?;
-    if reused {
-        answer.count_reads(state.engine.stats());
-    }
+    let stats = state.engine.stats();
+    let answer = (state.views)
+        .answer_or_build(&answer_key, now, stats, build)
+        .await?;
     Ok(answer.respond(&headers))
 }
 
@@ -410,13 +410,10 @@ async fn catalog_response(
         let answer = answer.reusable(snapshot.valid_until, Arc::clone(&snapshot.reads));
         Ok::<_, std::convert::Infallible>(Arc::new(answer))
     };
-    let Ok((answer, reused)) = state
-        .views
-        .answer_or_build(&reuse.key, reuse.now, build)
+    let stats = state.engine.stats();
+    let Ok(answer) = (state.views)
+        .answer_or_build(&reuse.key, reuse.now, stats, build)
         .await;
-    if reused {
-        answer.count_reads(state.engine.stats());
-    }
     answer.respond(headers)
 }
 

@@ -268,28 +268,33 @@ impl Views {
         self.answers.insert(key, answer);
     }
 
-    /// The answer kept for `key` if it still holds at `now` (`true`: reused),
-    /// else the one `build` makes, kept for the requests that follow within
-    /// [`ANSWER_TTL_MS`]. Requests asking at the same moment wait for that
-    /// one build instead of each making their own: when an entry lands (a
-    /// new generation), every connection's next request misses at once.
+    /// The answer kept for `key` if it still holds at `now` (its reads
+    /// counted again in `stats`), else the one `build` makes, kept for the
+    /// requests that follow within [`ANSWER_TTL_MS`]. Requests asking at
+    /// the same moment wait for that one build instead of each making their
+    /// own: when an entry lands (a new generation), every connection's next
+    /// request misses at once.
     pub async fn answer_or_build<E>(
         &self,
         key: &str,
         now: u64,
+        stats: &Stats,
         build: impl Future<Output = Result<Arc<Answer>, E>>,
-    ) -> Result<(Arc<Answer>, bool), E> {
+    ) -> Result<Arc<Answer>, E> {
         match self.answers.get_value_or_guard_async(key).await {
-            Ok(answer) if now < answer.valid_until => Ok((answer, true)),
+            Ok(answer) if now < answer.valid_until => {
+                answer.count_reads(stats);
+                Ok(answer)
+            }
             Ok(_) => {
                 let answer = build.await?;
                 self.answers.insert(key.to_owned(), Arc::clone(&answer));
-                Ok((answer, false))
+                Ok(answer)
             }
             Err(guard) => {
                 let answer = build.await?;
                 let _ = guard.insert(Arc::clone(&answer));
-                Ok((answer, false))
+                Ok(answer)
             }
         }
     }

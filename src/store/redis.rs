@@ -276,12 +276,9 @@ impl Store for RedisStore {
             return Ok(None);
         };
         let models = codec::decode(key, models, encoding).await?;
-        Ok(Some(Entry::at(
-            fetched_at,
-            fresh_until,
-            stale_until,
-            models,
-        )))
+        // Digesting the list is per record: off the async threads too.
+        let entry = move || Entry::at(fetched_at, fresh_until, stale_until, models);
+        Ok(Some(crate::background::run(entry).await))
     }
 
     async fn save_at(
