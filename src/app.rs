@@ -163,6 +163,19 @@ impl App {
         }
     }
 
+    /// The router, and the catalog's front door unless Sentry is on (which
+    /// makes a transaction of every request, in the router's layers).
+    fn routes(&self) -> crate::server::Routes {
+        let sentry = crate::telemetry::sentry::is_enabled();
+        crate::server::Routes {
+            router: self.router(),
+            front: (!sentry).then(|| {
+                Arc::new(crate::http::Replay::new(self.state.clone()))
+                    as Arc<dyn crate::server::FrontDoor>
+            }),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then lets requests in flight finish
     /// (see [`crate::server`] for the connection limits).
     /// Missing or stale gateways are warmed in the background at start.
@@ -192,7 +205,7 @@ impl App {
 
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let served =
-            crate::server::serve(listener, self.router(), self.connections, shutdown).await;
+            crate::server::serve(listener, self.routes(), self.connections, shutdown).await;
         for task in tasks.into_iter().chain(deliverers) {
             task.abort();
         }

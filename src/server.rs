@@ -22,6 +22,9 @@
 //!   as the client keeps reading), and returns once every connection has
 //!   ended.
 //!
+//! A [`FrontDoor`] may answer a request before the router sees it (the
+//! catalog's reused answers, `crate::http::replay`).
+//!
 //! What `axum::serve` did is kept: HTTP/1.1 only (axum's `http2` feature is
 //! off), upgrades allowed, an accept error never ends the loop. New:
 //! `TCP_NODELAY` on every connection (axum 0.8 leaves it off), so the end of
@@ -38,6 +41,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -52,11 +57,26 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// How often, at most, the connection limit being reached is logged.
 const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets every
+/// Answers some requests before routing, from memory: none of the router's
+/// layers run for them, so its answers must be the router's own.
+pub trait FrontDoor: Send + Sync + 'static {
+    /// The answer to a request without a body, or `None` to route it.
+    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response>;
+}
+
+/// What a connection's requests are answered by: the front door if it has
+/// the answer, else the router.
+#[derive(Clone)]
+pub struct Routes {
+    pub router: Router,
+    pub front: Option<Arc<dyn FrontDoor>>,
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then lets every
 /// connection finish what it is doing and returns.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: Routes,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
@@ -80,9 +100,9 @@ pub async fn serve(
             Ok((stream, _peer)) => {
                 // Only a hint to the kernel: the connection works without it.
                 let _ = stream.set_nodelay(true);
-                let (router, stopped) = (router.clone(), stopped.clone());
+                let (routes, stopped) = (routes.clone(), stopped.clone());
                 tokio::spawn(async move {
-                    connection::serve(stream, router, limits, stopped).await;
+                    connection::serve(stream, routes, limits, stopped).await;
                     drop(slot);
                 });
             }

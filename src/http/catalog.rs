@@ -53,6 +53,27 @@ pub fn cors() -> CorsLayer {
         .max_age(std::time::Duration::from_secs(86400))
 }
 
+/// What [`cors`] adds to the answer of a request that is not a preflight,
+/// for answers replayed before routing ([`super::replay`]): the same
+/// headers, so that an answer is the same whichever way it went.
+pub fn cors_headers(headers: &mut HeaderMap) {
+    use axum::http::HeaderValue;
+    headers.append(
+        header::VARY,
+        HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("etag,x-cache"),
+    );
+}
+
 /// The query parameters of the list endpoints (SPEC "Finding models"), for
 /// the API document: they are read strictly by [`catalog::Query::parse`].
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -228,12 +249,7 @@ async fn one_model(
     let now = now_ms();
     let gzip = accepts_gzip(&headers);
     // The hot path, as for lists: an answer assembled moments ago.
-    let answer_key = format!(
-        "model|{}|{model}|{}|{}|{gzip}",
-        gateway.id,
-        state.engine.generation(),
-        now / views::ANSWER_TTL_MS
-    );
+    let answer_key = model_answer_key(&gateway.id, &model, state.engine.generation(), now, gzip);
     if let Some(answer) = state.views.answer(&answer_key, now) {
         answer.count_reads(state.engine.stats());
         return Ok(answer.respond(&headers));
@@ -364,12 +380,7 @@ impl Reuse {
     fn new(state: &AppState, gateway: &str, raw: Option<&str>, headers: &HeaderMap) -> Self {
         let now = now_ms();
         let gzip = accepts_gzip(headers);
-        let key = format!(
-            "list|{gateway}?{}|{}|{}|{gzip}",
-            raw.unwrap_or_default(),
-            state.engine.generation(),
-            now / views::ANSWER_TTL_MS
-        );
+        let key = list_answer_key(gateway, raw, state.engine.generation(), now, gzip);
         Self { key, now, gzip }
     }
 
@@ -378,6 +389,35 @@ impl Reuse {
         answer.count_reads(state.engine.stats());
         Some(answer.respond(headers))
     }
+}
+
+/// Where a list's answer is kept: by the gateway in its path (`""` for
+/// every gateway), the raw query, and the moment it holds for. The front
+/// door ([`super::replay`]) looks answers up by the same key.
+pub(super) fn list_answer_key(
+    gateway: &str,
+    raw: Option<&str>,
+    generation: u64,
+    now: u64,
+    gzip: bool,
+) -> String {
+    let slot = now / views::ANSWER_TTL_MS;
+    format!(
+        "list|{gateway}?{}|{generation}|{slot}|{gzip}",
+        raw.unwrap_or_default()
+    )
+}
+
+/// Where one model's answer is kept (see [`list_answer_key`]).
+pub(super) fn model_answer_key(
+    gateway: &str,
+    model: &str,
+    generation: u64,
+    now: u64,
+    gzip: bool,
+) -> String {
+    let slot = now / views::ANSWER_TTL_MS;
+    format!("model|{gateway}|{model}|{generation}|{slot}|{gzip}")
 }
 
 /// A catalog answer: the page of models comes from the views cache (built

@@ -30,6 +30,7 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
         })
         .collect();
     metrics::view_cache_bytes(state.views.weights());
+    metrics::answers_replayed(state.views.replayed());
     let body = metrics::render(&samples, state.engine.ttl(), now_ms());
     (
         [(

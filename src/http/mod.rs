@@ -14,6 +14,7 @@ mod metrics;
 mod negotiate;
 mod openapi;
 mod pages;
+mod replay;
 mod snapshot;
 mod status;
 mod unified;
@@ -28,6 +29,7 @@ use axum::extract::rejection::BytesRejection;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+pub use replay::Replay;
 pub use snapshot::Snapshots;
 pub use views::Views;
 

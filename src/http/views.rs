@@ -36,7 +36,8 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
@@ -104,6 +105,8 @@ pub struct Views {
     /// Recompressions at the best level run one at a time, in the
     /// background: a bounded share of the CPU, never on a request's path.
     upgrades: Arc<tokio::sync::Semaphore>,
+    /// Answers replayed before routing ([`Views::replay`]).
+    replays: AtomicU64,
 }
 
 /// How long an assembled answer is reused: what `age_ms` may lag by.
@@ -127,6 +130,9 @@ pub struct Answer {
     valid_until: u64,
     /// Each gateway's read outcome, counted again on reuse.
     reads: Arc<[(Option<ReadSlot>, ReadOutcome)]>,
+    /// `headers` and those the router's layers add, made by the first
+    /// replay ([`Answer::replay`]) for every one after it.
+    replayed: OnceLock<HeaderMap>,
 }
 
 impl Answer {
@@ -146,6 +152,7 @@ impl Answer {
             cache,
             valid_until: 0,
             reads: Arc::new([]),
+            replayed: OnceLock::new(),
         }
     }
 
@@ -170,8 +177,30 @@ impl Answer {
             self.cache.apply(response.headers_mut());
             return response;
         }
+        self.with_headers(self.headers.clone())
+    }
+
+    /// The answer as the router would give it, or 304, for a request that
+    /// skipped the router: `layered` adds what the router's layers would
+    /// have added to the response.
+    pub fn replay(&self, request: &HeaderMap, layered: fn(&mut HeaderMap)) -> Response {
+        if self.cache.not_modified(request) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            self.cache.apply(response.headers_mut());
+            layered(response.headers_mut());
+            return response;
+        }
+        let headers = self.replayed.get_or_init(|| {
+            let mut headers = self.headers.clone();
+            layered(&mut headers);
+            headers
+        });
+        self.with_headers(headers.clone())
+    }
+
+    fn with_headers(&self, headers: HeaderMap) -> Response {
         let mut response = Response::new(body(self.parts.iter().cloned()));
-        *response.headers_mut() = self.headers.clone();
+        *response.headers_mut() = headers;
         response
     }
 }
@@ -204,6 +233,7 @@ impl Default for Views {
             gzip: Arc::new(bytes_cache(GZIP_CAPACITY)),
             answers: bytes_cache(ANSWER_CAPACITY),
             upgrades: Arc::new(tokio::sync::Semaphore::new(1)),
+            replays: AtomicU64::new(0),
         }
     }
 }
@@ -261,6 +291,19 @@ impl Views {
     /// The answer kept for `key`, if it still holds at `now`.
     pub fn answer(&self, key: &str, now: u64) -> Option<Arc<Answer>> {
         self.answers.get(key).filter(|a| now < a.valid_until)
+    }
+
+    /// [`Views::answer`], for the front door (`super::replay`): a hit is
+    /// counted as a replay.
+    pub fn replay(&self, key: &str, now: u64) -> Option<Arc<Answer>> {
+        let answer = self.answer(key, now)?;
+        self.replays.fetch_add(1, Ordering::Relaxed);
+        Some(answer)
+    }
+
+    /// Answers replayed before routing since start.
+    pub fn replayed(&self) -> u64 {
+        self.replays.load(Ordering::Relaxed)
     }
 
     /// Keeps `answer` for the requests that follow within [`ANSWER_TTL_MS`].

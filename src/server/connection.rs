@@ -4,13 +4,13 @@
 use std::pin::pin;
 use std::sync::Arc;
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::Routes;
 use super::activity::{Activity, Deadline};
 use super::probes::{Tracked, Watched};
 use crate::config::ConnectionLimits;
@@ -19,7 +19,7 @@ use crate::config::ConnectionLimits;
 /// stops (`stopped` turns true, or its sender goes away).
 pub(super) async fn serve(
     stream: TcpStream,
-    router: Router,
+    routes: Routes,
     limits: ConnectionLimits,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -29,7 +29,7 @@ pub(super) async fn serve(
         activity: Arc::clone(&activity),
     });
     let service = Tracked {
-        router,
+        routes,
         activity: Arc::clone(&activity),
     };
     let mut connection = pin!(

@@ -10,7 +10,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use axum::Router;
 use axum::body::Body;
 use axum::routing::future::RouteFuture;
 use bytes::Bytes;
@@ -20,6 +19,7 @@ use hyper::{Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::Routes;
 use super::activity::{Activity, Handling, InFlight};
 
 /// The socket, noting when bytes come and go.
@@ -82,9 +82,9 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// The router as hyper calls it, noting each request's start and end.
+/// The routes as hyper calls them, noting each request's start and end.
 pub(super) struct Tracked {
-    pub(super) router: Router,
+    pub(super) routes: Routes,
     pub(super) activity: Arc<Activity>,
 }
 
@@ -95,24 +95,48 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let (in_flight, handling) = self.activity.start_request();
-        let activity = Arc::clone(&self.activity);
-        let request = request.map(|body| RequestBody { body, activity });
-        // A `Router` is always ready (its `poll_ready` is `Ready` at once),
-        // and a clone is one reference count: what `axum::serve` did too.
-        let mut router = self.router.clone();
+        let answer = match self.front_door(&request) {
+            Some(response) => Coming::Ready(Some(response)),
+            None => {
+                let activity = Arc::clone(&self.activity);
+                let request = request.map(|body| RequestBody { body, activity });
+                // A `Router` is always ready (its `poll_ready` is `Ready` at
+                // once), and a clone is one reference count: what
+                // `axum::serve` did too.
+                let mut router = self.routes.router.clone();
+                Coming::Routed(tower_service::Service::call(&mut router, request))
+            }
+        };
         Answer {
-            answer: tower_service::Service::call(&mut router, request),
+            answer,
             in_flight: Some(in_flight),
             handling: Some(handling),
         }
     }
 }
 
-/// The router's answer to come; the request is being handled until then.
+impl Tracked {
+    /// The front door's answer to a request without a body.
+    fn front_door(&self, request: &Request<Incoming>) -> Option<axum::response::Response> {
+        let front = self.routes.front.as_ref()?;
+        if !http_body::Body::is_end_stream(request.body()) {
+            return None;
+        }
+        front.answer(request.method(), request.uri(), request.headers())
+    }
+}
+
+/// The answer to come; the request is being handled until then.
 pub(super) struct Answer {
-    answer: RouteFuture<Infallible>,
+    answer: Coming,
     in_flight: Option<InFlight>,
     handling: Option<Handling>,
+}
+
+enum Coming {
+    /// From the front door (taken once polled).
+    Ready(Option<axum::response::Response>),
+    Routed(RouteFuture<Infallible>),
 }
 
 impl Future for Answer {
@@ -120,7 +144,12 @@ impl Future for Answer {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let response = ready!(Pin::new(&mut this.answer).poll(cx))?;
+        let response = match &mut this.answer {
+            Coming::Ready(response) => response
+                .take()
+                .expect("BUG: an answer is not polled again once ready"),
+            Coming::Routed(routed) => ready!(Pin::new(routed).poll(cx))?,
+        };
         this.handling = None;
         let in_flight = this
             .in_flight

@@ -33,6 +33,7 @@ pub const TTL: &str = "models_cache_ttl_seconds";
 pub const VIEWS_BUILT: &str = "models_cache_views_built_total";
 pub const INDEX_BUILD: &str = "models_cache_index_build_seconds";
 pub const VIEW_CACHE_BYTES: &str = "models_cache_view_cache_bytes";
+pub const ANSWERS_REPLAYED: &str = "models_cache_answers_replayed_total";
 pub const CHANGES: &str = "models_cache_changes_recorded_total";
 pub const WEBHOOK_DELIVERIES: &str = "models_cache_webhook_deliveries_total";
 
@@ -107,6 +108,10 @@ fn describe() {
         VIEW_CACHE_BYTES,
         "Bytes held by the answer caches, by cache (json, gzip, answers)"
     );
+    describe_counter!(
+        ANSWERS_REPLAYED,
+        "Catalog reads answered before routing, from an answer assembled moments ago"
+    );
 }
 
 pub fn index_built(kind: &'static str, took: Duration) {
@@ -115,6 +120,11 @@ pub fn index_built(kind: &'static str, took: Duration) {
 
 pub fn view_built(encoding: &'static str) {
     counter!(VIEWS_BUILT, "encoding" => encoding).increment(1);
+}
+
+/// Answers replayed before routing since start, set at scrape time.
+pub fn answers_replayed(replays: u64) {
+    counter!(ANSWERS_REPLAYED).absolute(replays);
 }
 
 /// The view caches' weights, `[json, gzip, answers]`, set at scrape time.

@@ -255,6 +255,100 @@ async fn the_catalog_is_cors_enabled() {
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 }
 
+/// One answer as a client sees it, and whether the front door replayed it.
+struct Seen {
+    replayed: bool,
+    status: reqwest::StatusCode,
+    headers: Vec<(String, String)>,
+    body: bytes::Bytes,
+}
+
+/// GETs `path` with `headers` until one answer went through the router and
+/// one was replayed before routing (the front door keeps an answer 100 ms).
+async fn routed_and_replayed(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> [Seen; 2] {
+    let (mut routed, mut replayed) = (None, None);
+    for _ in 0..200 {
+        let before = app.state.views.replayed();
+        let mut request = app.client.get(app.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let mut seen_headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != "date")
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        seen_headers.sort();
+        let seen = Seen {
+            replayed: app.state.views.replayed() > before,
+            status: response.status(),
+            headers: seen_headers,
+            body: response.bytes().await.unwrap(),
+        };
+        match seen.replayed {
+            true => replayed = replayed.or(Some(seen)),
+            false => routed = Some(seen),
+        }
+        if let (Some(_), Some(_)) = (&routed, &replayed) {
+            return [routed.unwrap(), replayed.unwrap()];
+        }
+    }
+    panic!("{path}: no routed and replayed pair in 200 requests");
+}
+
+#[tokio::test]
+async fn a_replayed_answer_is_the_one_the_router_gives_cors_headers_included() {
+    let (app, _alpha, _beta) = two_gateways().await;
+    app.get("/api/models").await; // both gateways fetched
+    let cors = [("origin", "https://example.com")];
+    let gzip = [
+        ("origin", "https://example.com"),
+        ("accept-encoding", "gzip"),
+    ];
+    for path in [
+        "/api/models?limit=2",
+        "/api/models/alpha?sort=name",
+        "/api/models/alpha/openai/gpt-4o",
+    ] {
+        for headers in [&cors[..], &gzip[..]] {
+            let [routed, replayed] = routed_and_replayed(&app, path, headers).await;
+            assert_eq!(routed.status, 200, "{path}");
+            // The replay is of the answer the routed request kept (the same
+            // key), so everything but `Date` is the same.
+            assert_eq!(replayed.status, routed.status, "{path} {headers:?}");
+            assert_eq!(replayed.headers, routed.headers, "{path} {headers:?}");
+            assert_eq!(replayed.body, routed.body, "{path} {headers:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_not_modified_has_the_routers_headers() {
+    let (app, _alpha, _beta) = two_gateways().await;
+    let (_, headers, _) = app.get_json("/api/models/alpha?limit=1").await;
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let conditional = [("origin", "https://example.com"), ("if-none-match", &etag)];
+    let [routed, replayed] =
+        routed_and_replayed(&app, "/api/models/alpha?limit=1", &conditional).await;
+    assert_eq!(routed.status, 304);
+    assert_eq!(replayed.status, 304);
+    // Two answers, assembled at different moments: `Cache-Control` counts
+    // down, every other header is the same.
+    let names =
+        |seen: &Seen| -> Vec<String> { seen.headers.iter().map(|(n, _)| n.clone()).collect() };
+    assert_eq!(names(&replayed), names(&routed));
+    let timeless = |seen: &Seen| -> Vec<(String, String)> {
+        seen.headers
+            .iter()
+            .filter(|(name, _)| name != "cache-control")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(timeless(&replayed), timeless(&routed));
+}
+
 #[tokio::test]
 async fn the_gateways_endpoint_lists_active_and_skipped_gateways() {
     let mock = MockGateway::start(&["a"]).await;
