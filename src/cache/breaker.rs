@@ -25,7 +25,8 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    /// Runs `op` within `bound`, unless the store failed less than
+    /// Runs `op` within `bound` (its waits for background work, such as
+    /// decoding, not counted), unless the store failed less than
     /// [`RETRY_AFTER`] ago.
     pub async fn call<T>(
         &self,
@@ -35,7 +36,7 @@ impl Breaker {
         if self.is_open() {
             return Err(StoreError("skipped after a recent failure".into()));
         }
-        let result = match tokio::time::timeout(bound, op).await {
+        let result = match crate::background::timeout(bound, op).await {
             Ok(result) => result,
             Err(_) => Err(StoreError(format!(
                 "no answer within {}ms",

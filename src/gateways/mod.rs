@@ -168,7 +168,7 @@ impl Fetcher {
                 Source::File(path) => static_list::read(path, gateway.max_body_bytes).await,
             }
         };
-        let mut models = tokio::time::timeout(gateway.timeout, work)
+        let mut models = crate::background::timeout(gateway.timeout, work)
             .await
             .map_err(|_| FetchError::Timeout(gateway.timeout))??;
         let id = gateway.id.clone();

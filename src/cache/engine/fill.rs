@@ -141,8 +141,10 @@ impl Engine {
         let renewals = async {
             loop {
                 tokio::time::sleep(LEASE_RENEWAL).await;
-                let renewed =
-                    tokio::time::timeout(WRITE_BOUND, self.store.renew(gateway, token, lease));
+                let renewed = crate::background::timeout(
+                    WRITE_BOUND,
+                    self.store.renew(gateway, token, lease),
+                );
                 if let Ok(Ok(false)) = renewed.await {
                     tracing::debug!(gateway, "fetch lock lost while fetching");
                     return std::future::pending().await;
@@ -207,7 +209,7 @@ impl Engine {
     {
         let deadline = Instant::now() + LOCK_PATIENCE;
         loop {
-            let error = match tokio::time::timeout(WRITE_BOUND, op()).await {
+            let error = match crate::background::timeout(WRITE_BOUND, op()).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) => e,
                 Err(_) => StoreError(format!("no answer within {}ms", WRITE_BOUND.as_millis())),
