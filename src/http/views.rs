@@ -597,4 +597,42 @@ mod tests {
             .unwrap();
         assert_eq!(decoded, "{\"data\":[],\"total\":0}");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_the_same_answer_share_one_build() {
+        use std::sync::atomic::AtomicUsize;
+        let views = Arc::new(Views::default());
+        let store: Arc<dyn crate::store::Store> = Arc::new(crate::store::EmbeddedStore::new());
+        let stats = Arc::new(Stats::new(store, ["g"]));
+        let builds = Arc::new(AtomicUsize::new(0));
+        let now = 1_000;
+        let requests: Vec<_> = (0..16)
+            .map(|_| {
+                let (views, stats, builds) = (views.clone(), stats.clone(), builds.clone());
+                tokio::spawn(async move {
+                    let build = async {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        // Long enough for every request to arrive meanwhile.
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        let cache = CacheHeaders::new(&[], now, "q");
+                        let answer = Answer::new(vec![Bytes::from_static(b"{}")], false, cache);
+                        Ok::<_, Infallible>(Arc::new(answer.reusable(now + 100, Arc::new([]))))
+                    };
+                    let answer = views.answer_or_build("list|?q", now, &stats, build).await;
+                    answer.unwrap()
+                })
+            })
+            .collect();
+        let answers: Vec<Arc<Answer>> = futures::future::join_all(requests)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            builds.load(Ordering::SeqCst),
+            1,
+            "one build for 16 requests"
+        );
+        assert!(answers.iter().all(|a| Arc::ptr_eq(a, &answers[0])));
+    }
 }
