@@ -24,6 +24,9 @@ pub struct Entry {
     pub models: Arc<Vec<Model>>,
     /// Digest of `models` ([`Entry::revision_of`]).
     pub revision: u64,
+    /// Each model's digest, in order: what a diff compares first, so that
+    /// it looks into the few models that changed only.
+    pub digests: Arc<[u64]>,
 }
 
 /// What an entry is worth at a given instant.
@@ -48,22 +51,37 @@ impl Entry {
 
     /// An entry with these deadlines (as stored).
     pub fn at(fetched_at: u64, fresh_until: u64, stale_until: u64, models: Vec<Model>) -> Self {
+        let digests = Self::digests_of(&models);
         Self {
             fetched_at,
             fresh_until,
             stale_until,
-            revision: Self::revision_of(&models),
+            revision: Self::revision_of(&digests),
+            digests: digests.into(),
             models: Arc::new(models),
         }
     }
 
-    /// The digest of a list: equal lists, equal digests, in every process
-    /// (XXH3 with its fixed default seed over the records' fields, not the
-    /// process-seeded std hasher). Tens of microseconds per thousand models.
-    pub fn revision_of(models: &[Model]) -> u64 {
+    /// The digest of a list, from its models' digests: equal lists, equal
+    /// digests, in every process (XXH3 with its fixed default seed over the
+    /// records' fields, not the process-seeded std hasher). Tens of
+    /// microseconds per thousand models.
+    pub fn revision_of(digests: &[u64]) -> u64 {
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        models.hash(&mut hasher);
+        digests.hash(&mut hasher);
         hasher.finish()
+    }
+
+    /// Each model's digest (see [`Entry::revision_of`]).
+    pub fn digests_of(models: &[Model]) -> Vec<u64> {
+        models
+            .iter()
+            .map(|model| {
+                let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+                model.hash(&mut hasher);
+                hasher.finish()
+            })
+            .collect()
     }
 
     /// The clock is passed in so that callers (and tests) decide what "now" is.

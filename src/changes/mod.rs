@@ -19,6 +19,7 @@ pub mod webhooks;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::Notify;
 
 pub use self::record::{Change, ChangeKind, FromTo, Seq, Stored};
@@ -80,13 +81,29 @@ impl ChangeLog {
         now: u64,
         before: Option<&Entry>,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut known: HashMap<&str, u64> = before
+        // Most of a list is the same offers in the same order: those take
+        // their `first_seen` from the list they replace, unhashed.
+        let old = before.map_or(&[][..], |e| e.models.as_slice());
+        let mut unknown = false;
+        for (i, model) in models.iter_mut().enumerate() {
+            model.first_seen = old
+                .get(i)
+                .filter(|o| o.id == model.id)
+                .and_then(|o| o.first_seen);
+            unknown |= model.first_seen.is_none();
+        }
+        if !unknown {
+            return Ok(Vec::new());
+        }
+        let mut known: FxHashMap<&str, u64> = old
             .iter()
-            .flat_map(|e| e.models.iter())
             .filter_map(|m| Some((m.id.as_str(), m.first_seen?)))
             .collect();
         let remembered;
-        if models.iter().any(|m| !known.contains_key(m.id.as_str())) {
+        if models
+            .iter()
+            .any(|m| m.first_seen.is_none() && !known.contains_key(m.id.as_str()))
+        {
             remembered = self.store.first_seen(gateway).await?;
             for (id, at) in &remembered {
                 known.entry(id.as_str()).or_insert(*at);
@@ -94,7 +111,7 @@ impl ChangeLog {
         }
         let mut new = Vec::new();
         let mut new_ids = HashSet::new();
-        for model in models {
+        for model in models.iter_mut().filter(|m| m.first_seen.is_none()) {
             model.first_seen = Some(match known.get(model.id.as_str()) {
                 Some(at) => *at,
                 None => {
@@ -146,14 +163,17 @@ impl ChangeLog {
         before: Option<&Entry>,
         stored: &Entry,
     ) -> Vec<Change> {
-        let before = before.map(|e| Arc::clone(&e.models));
-        let (after, at) = (Arc::clone(&stored.models), stored.fetched_at);
+        let before = before.map(|e| (Arc::clone(&e.models), Arc::clone(&e.digests)));
+        let (after, digests) = (Arc::clone(&stored.models), Arc::clone(&stored.digests));
+        let at = stored.fetched_at;
         let gw = self.gateways.get(gateway).cloned();
         let (aliases, gateway) = (Arc::clone(&self.aliases), gateway.to_owned());
         crate::background::run(move || {
-            let before = before.as_deref().map(Vec::as_slice);
-            let mut changes = diff::diff(&gateway, before, &after, at);
+            let was = before.as_ref().map(|(m, d)| diff::Digested::new(m, d));
+            let is = diff::Digested::new(&after, &digests);
+            let mut changes = diff::diff_digested(&gateway, was, is, at);
             if let Some(gw) = gw {
+                let before = before.as_ref().map(|(m, _)| m.as_slice());
                 name_canonicals(&gw, &aliases, &mut changes, before, &after);
             }
             changes
@@ -248,12 +268,18 @@ fn name_canonicals(
     before: Option<&[Model]>,
     after: &[Model],
 ) {
-    let models: HashMap<&str, &Model> = before
-        .unwrap_or_default()
-        .iter()
-        .chain(after)
-        .map(|m| (m.id.as_str(), m))
-        .collect();
+    // Only the changed ids are looked up: most of a list did not change.
+    let wanted: FxHashSet<&str> = changes.iter().filter_map(|c| c.model.as_deref()).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let mut models: FxHashMap<&str, &Model> = FxHashMap::default();
+    for model in before.unwrap_or_default().iter().chain(after) {
+        if wanted.contains(model.id.as_str()) {
+            models.insert(model.id.as_str(), model);
+        }
+    }
+    drop(wanted);
     for change in changes {
         let model = change.model.as_deref().and_then(|id| models.get(id));
         change.canonical = model.map(|m| canonical_of(gw, m, aliases));
