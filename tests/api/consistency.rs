@@ -243,3 +243,51 @@ async fn the_fetch_lock_is_held_until_the_fetched_list_is_stored() {
     assert_eq!(ids(&first), ["m"]);
     assert_eq!(mock.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_warm_whose_lock_holder_stored_nothing_new_fetches_itself() {
+    let redis = RedisServer::start();
+    let mock = MockGateway::start(&["m1"]).await;
+    let app = TestApp::builder()
+        .redis(&redis)
+        .gateway("g", &mock)
+        .spawn()
+        .await;
+    // Another instance holds g's fetch lock…
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let lock = "models:lock:g";
+    let _: () = redis::cmd("SET")
+        .arg(lock)
+        .arg("another-instance")
+        .arg("PX")
+        .arg(30_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let base = app.url("");
+    let warm = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/api/cache/warm-models"))
+            .bearer_auth(test_app::WARM_SECRET)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.hits(), 0, "the warm waits for the holder");
+    // …and lets it go having stored nothing (it took an entry stored
+    // meanwhile, say): nobody fetched for this warm.
+    let _: () = redis::cmd("DEL")
+        .arg(lock)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (status, report) = warm.await.unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["gateways"]["g"]["ok"], true, "{report}");
+    assert_eq!(report["gateways"]["g"]["count"], 1, "{report}");
+    assert_eq!(mock.hits(), 1, "the warm fetched itself");
+}
