@@ -248,12 +248,9 @@ async fn one_model(
     let gateway = find_gateway(&state.gateways, &gateway)?;
     let now = now_ms();
     let gzip = accepts_gzip(&headers);
-    // The hot path, as for lists: an answer assembled moments ago.
+    // An answer assembled moments ago is reused (and replayed before
+    // routing, `super::replay`); else built once for every request asking.
     let answer_key = model_answer_key(&gateway.id, &model, state.engine.generation(), now, gzip);
-    if let Some(answer) = state.views.answer(&answer_key, now) {
-        answer.count_reads(state.engine.stats());
-        return Ok(answer.respond(&headers));
-    }
     let build = one_model_answer(&state, &gateway, &model, now, gzip);
     let stats = state.engine.stats();
     let answer = (state.views)

@@ -41,8 +41,8 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use bytes::Bytes;
 use crc32fast::Hasher as Crc;
 use flate2::Compression;
@@ -172,21 +172,16 @@ impl Answer {
 
     /// The answer, or 304 when the client already has it.
     pub fn respond(&self, request: &HeaderMap) -> Response {
-        if self.cache.not_modified(request) {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            self.cache.apply(response.headers_mut());
-            return response;
+        match self.not_modified(request) {
+            Some(response) => response,
+            None => self.with_headers(self.headers.clone()),
         }
-        self.with_headers(self.headers.clone())
     }
 
-    /// The answer as the router would give it, or 304, for a request that
-    /// skipped the router: `layered` adds what the router's layers would
-    /// have added to the response.
+    /// [`Answer::respond`] for a request that skipped the router: `layered`
+    /// adds what the router's layers would have added to the response.
     pub fn replay(&self, request: &HeaderMap, layered: fn(&mut HeaderMap)) -> Response {
-        if self.cache.not_modified(request) {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            self.cache.apply(response.headers_mut());
+        if let Some(mut response) = self.not_modified(request) {
             layered(response.headers_mut());
             return response;
         }
@@ -196,6 +191,12 @@ impl Answer {
             headers
         });
         self.with_headers(headers.clone())
+    }
+
+    /// 304, when the request's `If-None-Match` names this answer.
+    fn not_modified(&self, request: &HeaderMap) -> Option<Response> {
+        let seen = self.cache.not_modified(request);
+        seen.then(|| super::catalog::not_modified(&self.cache))
     }
 
     fn with_headers(&self, headers: HeaderMap) -> Response {
