@@ -42,10 +42,7 @@ pub enum Freshness {
 
 impl Entry {
     pub fn new(fetched_at: u64, ttl: Ttl, models: Vec<Model>) -> Self {
-        // Saturating: lifetimes are bounded (`config::MAX_TTL`), and a
-        // deadline that cannot be written is "never", not a wrap into the past.
-        let fresh_until = fetched_at.saturating_add(millis(ttl.fresh));
-        let stale_until = fresh_until.saturating_add(millis(ttl.stale));
+        let (fresh_until, stale_until) = deadlines(fetched_at, ttl);
         Self::at(fetched_at, fresh_until, stale_until, models)
     }
 
@@ -84,6 +81,18 @@ impl Entry {
             .collect()
     }
 
+    /// This list, fetched again at `fetched_at` and unchanged: the same
+    /// models (shared, not copied) with new deadlines.
+    pub fn renewed(&self, fetched_at: u64, ttl: Ttl) -> Self {
+        let (fresh_until, stale_until) = deadlines(fetched_at, ttl);
+        Self {
+            fetched_at,
+            fresh_until,
+            stale_until,
+            ..self.clone()
+        }
+    }
+
     /// The clock is passed in so that callers (and tests) decide what "now" is.
     pub fn freshness(&self, now_ms: u64) -> Freshness {
         if now_ms < self.fresh_until {
@@ -104,6 +113,14 @@ impl Entry {
     pub fn byte_size(&self) -> usize {
         serde_json::to_vec(&*self.models).map_or(0, |v| v.len())
     }
+}
+
+/// When a list fetched at `fetched_at` stops being fresh, then servable.
+/// Saturating: lifetimes are bounded (`config::MAX_TTL`), and a deadline
+/// that cannot be written is "never", not a wrap into the past.
+fn deadlines(fetched_at: u64, ttl: Ttl) -> (u64, u64) {
+    let fresh_until = fetched_at.saturating_add(millis(ttl.fresh));
+    (fresh_until, fresh_until.saturating_add(millis(ttl.stale)))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -46,6 +46,11 @@ pub enum FetchError {
         "an operator invalidated the gateway while this fetch was in flight; its list was discarded"
     )]
     Invalidated,
+    /// Not a failure: the fetch stopped at a body that made the list the
+    /// caller holds (`gateways::unchanged`). Never leaves `Fetcher::fetch`,
+    /// which answers `Fetched::Same` instead.
+    #[error("the list came back unchanged")]
+    Unchanged,
 }
 
 impl FetchError {
@@ -66,6 +71,7 @@ impl FetchError {
             Self::LockWait => "lock_wait",
             Self::Elsewhere(_) => "elsewhere",
             Self::Invalidated => "invalidated",
+            Self::Unchanged => "unchanged",
         }
     }
 
@@ -88,7 +94,8 @@ impl FetchError {
             | Self::BackingOff(_)
             | Self::LockWait
             | Self::Elsewhere(_)
-            | Self::Invalidated => self.to_string(),
+            | Self::Invalidated
+            | Self::Unchanged => self.to_string(),
         }
     }
 }

@@ -73,7 +73,8 @@ pub fn add_secret(
 
 /// GETs `url` as [`get_body`] does, and parses the body on a background
 /// thread ([`crate::background`]): the parsing of a revalidated list yields
-/// the CPU to reads.
+/// the CPU to reads. A body that makes the list the caller holds is not
+/// parsed at all ([`super::unchanged`]).
 pub async fn get_parsed<T: Send + 'static>(
     client: &Client,
     gateway: &Gateway,
@@ -82,6 +83,7 @@ pub async fn get_parsed<T: Send + 'static>(
     parse: fn(&[u8]) -> Result<T, FetchError>,
 ) -> Result<T, FetchError> {
     let body = get_body(client, gateway, url, headers).await?;
+    super::unchanged::note(&body)?;
     crate::background::run(move || parse(&body)).await
 }
 

@@ -25,9 +25,12 @@ mod parsers;
 mod price;
 mod static_list;
 mod together;
+mod unchanged;
 mod xai;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -35,6 +38,7 @@ use reqwest::Url;
 pub use error::FetchError;
 pub use file::{Gateways, Skipped};
 pub use model::Model;
+pub use unchanged::Bodies;
 
 use crate::secret::Secret;
 
@@ -151,26 +155,54 @@ pub fn redact(url: &Url) -> String {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// Per gateway, the bodies of its last list and that list's revision
+    /// ([`unchanged`]).
+    made: Arc<Mutex<HashMap<String, (Bodies, u64)>>>,
+}
+
+/// What a fetch brought.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The gateway's normalised list, and the bodies it was read from (for
+    /// [`Fetcher::made`]).
+    List(Vec<Model>, Bodies),
+    /// The very bodies that made the revision the caller holds: the list
+    /// is that one, and was not parsed again.
+    Same,
 }
 
 impl Fetcher {
     pub fn new() -> Self {
         Self {
             client: http::client(),
+            made: Arc::default(),
         }
     }
 
-    /// The gateway's normalised list, within its timeout.
-    pub async fn fetch(&self, gateway: &Gateway) -> Result<Vec<Model>, FetchError> {
+    /// The gateway's normalised list, within its timeout. `holding`: the
+    /// revision of the list the caller holds, if any; when the upstream
+    /// answers with the bodies that made it (see [`Fetcher::made`]), the
+    /// answer is [`Fetched::Same`].
+    pub async fn fetch(
+        &self,
+        gateway: &Gateway,
+        holding: Option<u64>,
+    ) -> Result<Fetched, FetchError> {
         let work = async {
             match &gateway.source {
                 Source::Http(base) => self.fetch_http(gateway, base).await,
                 Source::File(path) => static_list::read(path, gateway.max_body_bytes).await,
             }
         };
-        let mut models = crate::background::timeout(gateway.timeout, work)
-            .await
-            .map_err(|_| FetchError::Timeout(gateway.timeout))??;
+        let previous = holding.and_then(|revision| self.bodies_of(&gateway.id, revision));
+        let (read, bodies) =
+            crate::background::timeout(gateway.timeout, unchanged::noting(previous, work))
+                .await
+                .map_err(|_| FetchError::Timeout(gateway.timeout))?;
+        let mut models = match read {
+            Err(FetchError::Unchanged) => return Ok(Fetched::Same),
+            read => read?,
+        };
         let id = gateway.id.clone();
         // Per record, so off the async threads like the parsing.
         let models = crate::background::run(move || {
@@ -182,7 +214,31 @@ impl Fetcher {
             models
         })
         .await;
-        Ok(models)
+        Ok(Fetched::List(models, bodies))
+    }
+
+    /// The gateway's normalised list, parsed whatever came before: for a
+    /// caller that keeps no list of its own.
+    pub async fn fetch_list(&self, gateway: &Gateway) -> Result<Vec<Model>, FetchError> {
+        match self.fetch(gateway, None).await? {
+            Fetched::List(models, _) => Ok(models),
+            Fetched::Same => unreachable!("BUG: a fetch that holds nothing got the same list"),
+        }
+    }
+
+    /// Notes that `bodies` made the list of `revision` for `gateway`: a
+    /// later fetch by a caller holding that revision stops at the same
+    /// bodies.
+    pub fn made(&self, gateway: &str, bodies: Bodies, revision: u64) {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        made.insert(gateway.to_owned(), (bodies, revision));
+    }
+
+    fn bodies_of(&self, gateway: &str, revision: u64) -> Option<Bodies> {
+        let made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        made.get(gateway)
+            .filter(|(_, made)| *made == revision)
+            .map(|(bodies, _)| bodies.clone())
     }
 }
 

@@ -20,7 +20,9 @@ pub async fn read(path: &Path, max_bytes: usize) -> Result<Vec<Model>, FetchErro
     if len > max_bytes as u64 {
         return Err(FetchError::TooLarge(max_bytes));
     }
-    parse(&tokio::fs::read(path).await.map_err(file_error)?)
+    let body = tokio::fs::read(path).await.map_err(file_error)?;
+    super::unchanged::note(&body)?;
+    parse(&body)
 }
 
 pub fn parse(body: &[u8]) -> Result<Vec<Model>, FetchError> {

@@ -26,6 +26,19 @@ use super::{Keys, Notice, SaveOutcome, Store, StoreError, codec};
 use crate::cache::{Entry, now_ms};
 use crate::changes::{Seq, Stored};
 
+/// [`EXTEND_SCRIPT`]'s answer when the stored entry is not the list extended.
+const EXTEND_ABSENT: u8 = 4;
+
+/// What [`SAVE_SCRIPT`] or [`EXTEND_SCRIPT`] answered.
+fn save_outcome(outcome: u8, stored_count: usize) -> SaveOutcome {
+    match outcome {
+        1 => SaveOutcome::Saved,
+        2 => SaveOutcome::KeptNonEmpty(stored_count),
+        3 => SaveOutcome::Invalidated,
+        _ => SaveOutcome::KeptNewer,
+    }
+}
+
 /// Bound on any one Redis operation, connection checkout included.
 const OP_TIMEOUT: Duration = Duration::from_millis(1000);
 const POOL_SIZE: usize = 16;
@@ -35,13 +48,29 @@ const POOL_SIZE: usize = 16;
 /// check), the stored one is newer, or non-empty while the new list is empty.
 /// Returns `{outcome, stored count}`: 1 saved, 0 kept newer, 2 kept
 /// non-empty, 3 invalidated. Atomic, so two instances racing cannot interleave.
+/// The list's revision (ARGV[9]) is kept for [`EXTEND_SCRIPT`].
 const SAVE_SCRIPT: &str = r"
 if ARGV[8] ~= '' and (redis.call('GET', KEYS[2]) or '0') ~= ARGV[8] then return {3, 0} end
 local cur = redis.call('HMGET', KEYS[1], 'fetched_at', 'count')
 if cur[1] and tonumber(cur[1]) >= tonumber(ARGV[1]) then return {0, tonumber(cur[2] or 0)} end
 if tonumber(ARGV[4]) == 0 and cur[2] and tonumber(cur[2]) > 0 then return {2, tonumber(cur[2])} end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'fetched_at', ARGV[1], 'fresh_until', ARGV[2], 'stale_until', ARGV[3], 'count', ARGV[4], 'models', ARGV[5], 'encoding', ARGV[7])
+redis.call('HSET', KEYS[1], 'fetched_at', ARGV[1], 'fresh_until', ARGV[2], 'stale_until', ARGV[3], 'count', ARGV[4], 'models', ARGV[5], 'encoding', ARGV[7], 'revision', ARGV[9])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {1, 0}
+";
+
+/// Moves a stored entry's deadlines to ARGV[1..3] and its expiry to ARGV[6]
+/// when it holds the list of revision ARGV[4]; the epoch check and the
+/// outcomes are [`SAVE_SCRIPT`]'s, and 4 means the stored entry is not that
+/// list (absent, replaced, or written before revisions were kept).
+const EXTEND_SCRIPT: &str = r"
+if ARGV[5] ~= '' and (redis.call('GET', KEYS[2]) or '0') ~= ARGV[5] then return {3, 0} end
+local cur = redis.call('HMGET', KEYS[1], 'fetched_at', 'revision')
+if not cur[1] then return {4, 0} end
+if tonumber(cur[1]) >= tonumber(ARGV[1]) then return {0, 0} end
+if cur[2] ~= ARGV[4] then return {4, 0} end
+redis.call('HSET', KEYS[1], 'fetched_at', ARGV[1], 'fresh_until', ARGV[2], 'stale_until', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {1, 0}
 ";
@@ -99,6 +128,7 @@ pub struct RedisStore {
     keys: Keys,
     description: String,
     save: Arc<Script>,
+    extend: Arc<Script>,
     unlock: Arc<Script>,
     lock: Arc<Script>,
     renew: Arc<Script>,
@@ -153,6 +183,7 @@ impl RedisStore {
             keys: Keys::new(prefix),
             description: format!("Redis at {location} (key prefix {prefix:?})"),
             save: Arc::new(Script::new(SAVE_SCRIPT)),
+            extend: Arc::new(Script::new(EXTEND_SCRIPT)),
             unlock: Arc::new(Script::new(UNLOCK_SCRIPT)),
             lock: Arc::new(Script::new(LOCK_SCRIPT)),
             renew: Arc::new(Script::new(RENEW_SCRIPT)),
@@ -309,16 +340,47 @@ impl Store for RedisStore {
                     .arg(ttl_ms)
                     .arg(codec::GZIP)
                     .arg(&epoch)
+                    .arg(entry.revision)
                     .invoke_async(c)
                     .await
             })
             .await?;
-        Ok(match outcome {
-            1 => SaveOutcome::Saved,
-            2 => SaveOutcome::KeptNonEmpty(count),
-            3 => SaveOutcome::Invalidated,
-            _ => SaveOutcome::KeptNewer,
-        })
+        Ok(save_outcome(outcome, count))
+    }
+
+    async fn extend_at(
+        &self,
+        gateway: &str,
+        entry: &Entry,
+        epoch: Option<u64>,
+    ) -> Result<SaveOutcome, StoreError> {
+        let ttl_ms = entry.stale_until.saturating_sub(now_ms());
+        if ttl_ms == 0 {
+            return Ok(SaveOutcome::KeptNewer);
+        }
+        let key = self.keys.entry(gateway);
+        let epoch_key = self.keys.epoch(gateway);
+        let epoch_arg = epoch.map_or_else(String::new, |e| e.to_string());
+        let script = self.extend.clone();
+        let (outcome, count): (u8, usize) = self
+            .run(async |c| {
+                script
+                    .key(&key)
+                    .key(&epoch_key)
+                    .arg(entry.fetched_at)
+                    .arg(entry.fresh_until)
+                    .arg(entry.stale_until)
+                    .arg(entry.revision)
+                    .arg(&epoch_arg)
+                    .arg(ttl_ms)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        match outcome {
+            EXTEND_ABSENT => self.save_at(gateway, entry, epoch).await,
+            outcome => Ok(save_outcome(outcome, count)),
+        }
     }
 
     async fn delete(&self, gateway: &str) -> Result<bool, StoreError> {

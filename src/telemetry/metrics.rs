@@ -21,6 +21,7 @@ pub const WARM_DURATION: &str = "models_cache_warm_duration_seconds";
 pub const WARM_FAILURES: &str = "models_cache_warm_failures_total";
 pub const FETCH_DURATION: &str = "models_cache_fetch_duration_seconds";
 pub const FETCH_ERRORS: &str = "models_cache_fetch_errors_total";
+pub const FETCHES_UNCHANGED: &str = "models_cache_fetches_unchanged_total";
 pub const REVALIDATIONS: &str = "models_cache_revalidations_total";
 pub const INVALIDATIONS: &str = "models_cache_invalidations_total";
 pub const STORE_ERRORS: &str = "models_cache_store_errors_total";
@@ -69,6 +70,10 @@ fn describe() {
     describe_counter!(
         FETCH_ERRORS,
         "Failed upstream fetches, by gateway and error kind"
+    );
+    describe_counter!(
+        FETCHES_UNCHANGED,
+        "Fetches whose answer came back byte for byte: not parsed, the entry extended"
     );
     describe_counter!(
         REVALIDATIONS,
@@ -139,6 +144,10 @@ pub fn fetched(gateway: &str, took: Duration, error_kind: Option<&'static str>) 
     if let Some(kind) = error_kind {
         counter!(FETCH_ERRORS, "gateway" => gateway.to_owned(), "kind" => kind).increment(1);
     }
+}
+
+pub fn unchanged(gateway: &str) {
+    counter!(FETCHES_UNCHANGED, "gateway" => gateway.to_owned()).increment(1);
 }
 
 pub fn warmed(trigger: &'static str, took: Duration, any_failed: bool) {

@@ -32,6 +32,7 @@ mod startup;
 mod store;
 mod swr;
 mod tls;
+mod unchanged;
 mod unified;
 mod warm_api;
 mod webhooks;

@@ -134,7 +134,7 @@ type Fetched<'a> = (&'a str, Result<Vec<Model>, String>, u64);
 /// Every gateway at once; each result with the time it was fetched.
 async fn fetch_all<'a>(fetcher: &Fetcher, gateways: &[&'a Gateway]) -> Vec<Fetched<'a>> {
     join_all(gateways.iter().map(|gateway| async move {
-        let result = fetcher.fetch(gateway).await.map_err(|e| e.to_string());
+        let result = fetcher.fetch_list(gateway).await.map_err(|e| e.to_string());
         (gateway.id.as_str(), result, now_ms())
     }))
     .await

@@ -11,11 +11,21 @@ use super::{
     Mode, Purpose, READ_BOUND, Unsaved, WRITE_BOUND, lock,
 };
 use crate::cache::{Entry, Freshness, now_ms};
-use crate::gateways::{FetchError, Gateway};
+use crate::gateways::{FetchError, Fetched, Gateway};
 use crate::stats::Counter;
 use crate::store::{SaveOutcome, StoreError};
 use crate::telemetry::metrics;
 use crate::telemetry::sentry::OpSpan;
+
+/// How a fetched entry goes to the store.
+#[derive(Debug, Clone, Copy)]
+enum Save {
+    /// A list fetched and parsed: all of it.
+    Whole,
+    /// The list held, whose fetch came back byte for byte: its new
+    /// deadlines, and the list itself only if the store lost it.
+    Extend,
+}
 
 impl Engine {
     /// One flight: take the cross-instance lock, fetch, store, release.
@@ -233,11 +243,15 @@ impl Engine {
         let started = now_ms();
         let clock = Instant::now();
         let span = OpSpan::upstream(&gateway.id, || gateway.location());
-        let fetched = self.fetcher.fetch(gateway).await;
+        let held = self.local_entry(&gateway.id);
+        let fetched = self
+            .fetcher
+            .fetch(gateway, held.as_ref().map(|e| e.revision))
+            .await;
         let took = clock.elapsed();
         span.finish_status(fetched.is_ok());
         let result = match fetched {
-            Ok(mut models) => {
+            Ok(Fetched::List(mut models, bodies)) => {
                 let before = self.replaced_entry(&gateway.id, stored).await;
                 let known = before.as_ref().and_then(Option::as_ref);
                 let first_seen = self
@@ -246,7 +260,16 @@ impl Engine {
                 let ttl = self.ttl();
                 // Digesting the list is per record: off the async threads.
                 let entry = crate::background::run(move || Entry::new(started, ttl, models)).await;
-                self.store_fetched(gateway, entry, epochs, (before, &first_seen))
+                self.fetcher.made(&gateway.id, bodies, entry.revision);
+                self.store_fetched(gateway, entry, epochs, (before, &first_seen), Save::Whole)
+                    .await
+            }
+            Ok(Fetched::Same) => {
+                metrics::unchanged(&gateway.id);
+                let held = held.expect("BUG: a fetch comes back the same only as a list held");
+                let before = self.replaced_entry(&gateway.id, stored).await;
+                let entry = held.renewed(started, self.ttl());
+                self.store_fetched(gateway, entry, epochs, (before, &[]), Save::Extend)
                     .await
             }
             Err(e) => Err(e),
@@ -274,13 +297,15 @@ impl Engine {
         result
     }
 
-    /// Saves a fetched entry unless it must not replace what is cached.
+    /// Saves a fetched entry unless it must not replace what is cached;
+    /// `how`: [`Save::Extend`] for the list held, fetched again unchanged.
     async fn store_fetched(
         &self,
         gateway: &Gateway,
         entry: Entry,
         epochs: Epochs,
         (before, first_seen): (Option<Option<Entry>>, &[(String, u64)]),
+        how: Save,
     ) -> FlightResult {
         let id = gateway.id.as_str();
         if entry.models.is_empty()
@@ -291,10 +316,13 @@ impl Engine {
             return Err(FetchError::EmptyList(cached.models.len()));
         }
         let span = OpSpan::cache_put(|| self.store.entry_key(id));
-        let saved = self
-            .breaker
-            .call(WRITE_BOUND, self.store.save_at(id, &entry, epochs.store))
-            .await;
+        let save = async {
+            match how {
+                Save::Whole => self.store.save_at(id, &entry, epochs.store).await,
+                Save::Extend => self.store.extend_at(id, &entry, epochs.store).await,
+            }
+        };
+        let saved = self.breaker.call(WRITE_BOUND, save).await;
         let size = span.is_recording().then(|| entry.byte_size());
         span.finish_put(size, saved.is_ok());
         match saved {
