@@ -435,10 +435,9 @@ impl Engine {
             // Ours is that version, or newer: an older one never replaces it.
             Some(v) if self.local_entry(gateway).is_some_and(|e| e.fetched_at >= v) => {}
             Some(_) => {
-                let loaded = self
-                    .breaker
-                    .call(READ_BOUND, self.store.load(gateway))
-                    .await;
+                let held = self.local_entry(gateway);
+                let load = self.store.load_over(gateway, held.as_ref());
+                let loaded = self.breaker.call(READ_BOUND, load).await;
                 match loaded {
                     Ok(Some(entry)) => self.remember(gateway, &entry),
                     Ok(None) => self.forget(gateway),

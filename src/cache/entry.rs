@@ -85,6 +85,11 @@ impl Entry {
     /// models (shared, not copied) with new deadlines.
     pub fn renewed(&self, fetched_at: u64, ttl: Ttl) -> Self {
         let (fresh_until, stale_until) = deadlines(fetched_at, ttl);
+        self.moved_to(fetched_at, fresh_until, stale_until)
+    }
+
+    /// This list with other deadlines (as stored by another fetch of it).
+    pub fn moved_to(&self, fetched_at: u64, fresh_until: u64, stale_until: u64) -> Self {
         Self {
             fetched_at,
             fresh_until,

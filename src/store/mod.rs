@@ -52,6 +52,18 @@ pub trait Store: Send + Sync + 'static {
     /// cheap question a reader asks before loading a whole list.
     async fn versions(&self, gateways: &[&str]) -> Result<Vec<Option<u64>>, StoreError>;
     async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError>;
+    /// `gateway`'s entry as [`Store::load`] gives it; when it holds the list
+    /// of `held` (the same revision: another instance's fetch came back
+    /// unchanged), that list is taken with the stored deadlines rather than
+    /// read and decoded again.
+    async fn load_over(
+        &self,
+        gateway: &str,
+        held: Option<&Entry>,
+    ) -> Result<Option<Entry>, StoreError> {
+        let _ = held;
+        self.load(gateway).await
+    }
     /// Stores `entry` until its `stale_until`, unless refused (see
     /// [`SaveOutcome`]), whatever the gateway's epoch.
     async fn save(&self, gateway: &str, entry: &Entry) -> Result<SaveOutcome, StoreError> {

@@ -278,6 +278,14 @@ impl Store for RedisStore {
     }
 
     async fn load(&self, gateway: &str) -> Result<Option<Entry>, StoreError> {
+        self.load_over(gateway, None).await
+    }
+
+    async fn load_over(
+        &self,
+        gateway: &str,
+        held: Option<&Entry>,
+    ) -> Result<Option<Entry>, StoreError> {
         let key = self.keys.entry(gateway);
         type Fields = (
             Option<u64>,
@@ -285,6 +293,7 @@ impl Store for RedisStore {
             Option<u64>,
             Option<Vec<u8>>,
             Option<String>,
+            Option<u64>,
         );
         let fields: Fields = self
             .run(async |c| {
@@ -296,16 +305,26 @@ impl Store for RedisStore {
                         "stale_until",
                         "models",
                         "encoding",
+                        "revision",
                     ],
                 )
                 .await
             })
             .await?;
-        let (Some(fetched_at), Some(fresh_until), Some(stale_until), Some(models), encoding) =
-            fields
+        let (
+            Some(fetched_at),
+            Some(fresh_until),
+            Some(stale_until),
+            Some(models),
+            encoding,
+            revision,
+        ) = fields
         else {
             return Ok(None);
         };
+        if let Some(held) = held.filter(|held| revision == Some(held.revision)) {
+            return Ok(Some(held.moved_to(fetched_at, fresh_until, stale_until)));
+        }
         let models = codec::decode(key, models, encoding).await?;
         // Digesting the list is per record: off the async threads too.
         let entry = move || Entry::at(fetched_at, fresh_until, stale_until, models);

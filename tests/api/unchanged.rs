@@ -102,3 +102,30 @@ async fn a_list_that_changed_by_one_model_is_parsed_and_lands() {
         "back to a list seen two fetches ago"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_takes_the_new_deadlines_of_an_unchanged_list_without_reading_it_again() {
+    let redis = RedisServer::start();
+    let mock = MockGateway::start(&["a", "b"]).await;
+    let fetching = app_on(&redis, &mock).await;
+    let peer = app_on(&redis, &mock).await;
+    warm(&fetching).await;
+    peer.sync().await;
+    let (_, _, before) = peer.get_json("/api/models").await;
+    assert_eq!(ids(&before), ["a", "b"]);
+    // Mark the stored list (same revision, other models): a peer that read
+    // it again would serve the mark.
+    let mut conn = redis.conn().await;
+    let marked = serde_json::json!([{"id": "marked"}]).to_string();
+    let _: () = conn.hset(KEY, "models", marked).await.unwrap();
+    let _: () = conn.hdel(KEY, "encoding").await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    warm(&fetching).await;
+    let moved = stored_fetched_at(&redis).await;
+    peer.sync().await;
+    let (_, _, after) = peer.get_json("/api/models").await;
+    assert_eq!(ids(&after), ["a", "b"], "the peer kept the list it holds");
+    assert_eq!(after["gateways"]["gw"]["fetched_at"], moved, "{after}");
+    assert_eq!(mock.hits(), 2, "the peer did not fetch");
+}
