@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -173,7 +172,10 @@ pub(super) fn start_mock(
     gateways: usize,
     per_gateway: usize,
 ) -> Result<(Proc, Mock), String> {
-    let mut command = Command::new(rig.opts.bin_dir.join("mock-gateway"));
+    let mut command = super::procs::pinned(
+        &rig.opts.bin_dir.join("mock-gateway"),
+        rig.client_cpus.as_deref(),
+    );
     command
         .arg(format!("--gateways={gateways}"))
         .arg(format!("--models={per_gateway}"))

@@ -120,8 +120,16 @@ impl<'a> Setup<'a> {
     /// Redis, the mock and two instances, warmed, every gateway fresh.
     async fn start(rig: &'a Rig) -> Result<Self, String> {
         let redis_port = procs::free_port()?;
-        let redis = start_redis(&rig.dir, redis_port, "redis-chaos")?;
-        let mut command = std::process::Command::new(rig.opts.bin_dir.join("mock-gateway"));
+        let redis = start_redis(
+            &rig.dir,
+            redis_port,
+            "redis-chaos",
+            rig.client_cpus.as_deref(),
+        )?;
+        let mut command = super::procs::pinned(
+            &rig.opts.bin_dir.join("mock-gateway"),
+            rig.client_cpus.as_deref(),
+        );
         command
             .arg(format!("--gateways={}", rig.opts.gateways))
             .arg(format!("--models={}", rig.opts.models()))
@@ -274,7 +282,12 @@ impl<'a> Setup<'a> {
             Some((RedisFault::Killed, down)) => {
                 self.redis.kill();
                 tokio::time::sleep(down).await;
-                self.redis = start_redis(&self.rig.dir, self.redis_port, "redis-chaos")?;
+                self.redis = start_redis(
+                    &self.rig.dir,
+                    self.redis_port,
+                    "redis-chaos",
+                    self.rig.client_cpus.as_deref(),
+                )?;
             }
             Some((RedisFault::Frozen, down)) => {
                 self.redis.signal("STOP")?;

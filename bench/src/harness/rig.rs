@@ -86,9 +86,16 @@ impl Rig {
         let mut procs = Vec::new();
 
         let redis_port = procs::free_port()?;
-        procs.push(start_redis(&dir, redis_port, "redis")?);
+        procs.push(start_redis(
+            &dir,
+            redis_port,
+            "redis",
+            client_cpus.as_deref(),
+        )?);
 
-        let mut mock_cmd = Command::new(opts.bin_dir.join("mock-gateway"));
+        // The upstreams, like Redis, on the client's CPUs.
+        let mut mock_cmd =
+            procs::pinned(&opts.bin_dir.join("mock-gateway"), client_cpus.as_deref());
         mock_cmd
             .arg(format!("--gateways={}", opts.gateways))
             .arg(format!("--models={}", opts.models()))
@@ -268,8 +275,15 @@ impl RigStart<'_> {
 }
 
 /// An empty `redis-server` on `port` (nothing persisted), logging to `<name>.log`.
-pub(super) fn start_redis(dir: &Path, port: u16, name: &str) -> Result<Proc, String> {
-    let mut command = Command::new("redis-server");
+/// Starts `redis-server` on `port`, pinned to `cpus` (the client's: the
+/// server's CPUs run only the servers measured).
+pub(super) fn start_redis(
+    dir: &Path,
+    port: u16,
+    name: &str,
+    cpus: Option<&str>,
+) -> Result<Proc, String> {
+    let mut command = procs::pinned(Path::new("redis-server"), cpus);
     command
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
