@@ -51,15 +51,24 @@ pub async fn hot(rig: &Rig) -> Result<Vec<HotRow>, String> {
             }
         }
     }
+    // Rounds of a third of the run's duration, the servers in turn: a
+    // drift in the machine's speed during a row falls on all three alike.
+    // (Quick mode, a correctness check, measures once.)
+    let rounds_per_row = if rig.opts.quick { 1 } else { HOT_ROUNDS };
+    let round = Load {
+        seconds: (load.seconds / rounds_per_row as u64).max(1),
+        ..load
+    };
     let mut rows = Vec::new();
     for (name, path) in hot_paths() {
         for gzip in [false, true] {
-            let mut measures = Vec::new();
-            for server in servers {
-                measures.push(blocking(&load, format!("{server}{path}"), gzip).await?);
+            let mut rounds: [Vec<Measure>; 3] = Default::default();
+            for _ in 0..rounds_per_row {
+                for (server, measures) in servers.iter().zip(&mut rounds) {
+                    measures.push(blocking(&round, format!("{server}{path}"), gzip).await?);
+                }
             }
-            let [service, limit, nginx]: [Measure; 3] =
-                measures.try_into().expect("BUG: three servers");
+            let [service, limit, nginx] = rounds.map(median_by_rps);
             eprintln!(
                 "bench: hot {name}{}: {:.0} req/s (limit {:.0}, nginx {:.0})",
                 if gzip { " gzip" } else { "" },
@@ -71,6 +80,15 @@ pub async fn hot(rig: &Rig) -> Result<Vec<HotRow>, String> {
         }
     }
     Ok(rows)
+}
+
+/// Each hot row measures every server this many times, in turn.
+const HOT_ROUNDS: usize = 3;
+
+/// The measure of median req/s among `rounds`.
+fn median_by_rps(mut rounds: Vec<Measure>) -> Measure {
+    rounds.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    rounds.swap_remove(rounds.len() / 2)
 }
 
 /// wrk blocks; it runs off the async workers.
