@@ -2,11 +2,13 @@
 //! priority, and the time spent waiting for it is not counted against
 //! timeouts meant for Redis or an upstream.
 //!
-//! A revalidation parses the gateway's list, digests it and compresses it
-//! for the store; a reused page is recompressed at the best level. On a busy
-//! instance that work lands in the middle of reads, and on the async threads
-//! or tokio's blocking pool it competes with them as an equal: twenty lists
-//! revalidating at once stall every read for the ~100 ms they take. Here it
+//! A revalidation that brings a changed list parses it, digests it and
+//! compresses it for the store (an unchanged one is not parsed at all:
+//! `gateways::unchanged`); a reused page is recompressed at the best level.
+//! On a busy instance that work lands in the middle of reads, and on the
+//! async threads or tokio's blocking pool it competes with them as an
+//! equal: twenty lists revalidating at once stall every read for the
+//! ~100 ms they take. Here it
 //! runs on threads of its own at nice [`NICE`], so the kernel gives a read
 //! the CPU first and the background a bounded share of a busy CPU (about a
 //! tenth at nice 10 against nice 0), all of an idle one. The pool grows as

@@ -78,7 +78,6 @@ pub trait Store: Send + Sync + 'static {
         entry: &Entry,
         epoch: Option<u64>,
     ) -> Result<SaveOutcome, StoreError>;
-    /// Drops the entry; whether there was one.
     /// Saves `entry`, the list the store may hold already, fetched again
     /// unchanged: when the store holds that very list (same revision), only
     /// its new deadlines are written, not the list again; otherwise as
@@ -91,7 +90,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<SaveOutcome, StoreError> {
         self.save_at(gateway, entry, epoch).await
     }
-
+    /// Drops the entry; whether there was one.
     async fn delete(&self, gateway: &str) -> Result<bool, StoreError>;
     /// The gateway's invalidation epoch: how many times it was invalidated
     /// (0 when never, or forgotten long after).
