@@ -29,6 +29,15 @@ use crate::changes::{Seq, Stored};
 /// [`EXTEND_SCRIPT`]'s answer when the stored entry is not the list extended.
 const EXTEND_ABSENT: u8 = 4;
 
+/// The keys and arguments an entry's write shares between [`SAVE_SCRIPT`]
+/// and [`EXTEND_SCRIPT`]: an empty `epoch` skips the epoch check.
+struct EntryWrite {
+    key: String,
+    epoch_key: String,
+    epoch: String,
+    ttl_ms: u64,
+}
+
 /// What [`SAVE_SCRIPT`] or [`EXTEND_SCRIPT`] answered.
 fn save_outcome(outcome: u8, stored_count: usize) -> SaveOutcome {
     match outcome {
@@ -193,6 +202,18 @@ impl RedisStore {
         }
     }
 
+    /// What the save and extend scripts are given for `entry`, or `None`
+    /// when it is past its `stale_until` (nothing to store).
+    fn write_of(&self, gateway: &str, entry: &Entry, epoch: Option<u64>) -> Option<EntryWrite> {
+        let ttl_ms = entry.stale_until.saturating_sub(now_ms());
+        (ttl_ms > 0).then(|| EntryWrite {
+            key: self.keys.entry(gateway),
+            epoch_key: self.keys.epoch(gateway),
+            epoch: epoch.map_or_else(String::new, |e| e.to_string()),
+            ttl_ms,
+        })
+    }
+
     /// Runs `op` on a pooled connection within [`OP_TIMEOUT`].
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
@@ -337,28 +358,24 @@ impl Store for RedisStore {
         entry: &Entry,
         epoch: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        let ttl_ms = entry.stale_until.saturating_sub(now_ms());
-        if ttl_ms == 0 {
+        let Some(write) = self.write_of(gateway, entry, epoch) else {
             return Ok(SaveOutcome::KeptNewer);
-        }
+        };
         let models = codec::encode(Arc::clone(&entry.models)).await?;
-        let key = self.keys.entry(gateway);
-        let epoch_key = self.keys.epoch(gateway);
-        let epoch = epoch.map_or_else(String::new, |e| e.to_string());
         let script = self.save.clone();
         let (outcome, count): (u8, usize) = self
             .run(async |c| {
                 script
-                    .key(&key)
-                    .key(&epoch_key)
+                    .key(&write.key)
+                    .key(&write.epoch_key)
                     .arg(entry.fetched_at)
                     .arg(entry.fresh_until)
                     .arg(entry.stale_until)
                     .arg(entry.models.len())
                     .arg(models.as_slice())
-                    .arg(ttl_ms)
+                    .arg(write.ttl_ms)
                     .arg(codec::GZIP)
-                    .arg(&epoch)
+                    .arg(&write.epoch)
                     .arg(entry.revision)
                     .invoke_async(c)
                     .await
@@ -373,25 +390,21 @@ impl Store for RedisStore {
         entry: &Entry,
         epoch: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        let ttl_ms = entry.stale_until.saturating_sub(now_ms());
-        if ttl_ms == 0 {
+        let Some(write) = self.write_of(gateway, entry, epoch) else {
             return Ok(SaveOutcome::KeptNewer);
-        }
-        let key = self.keys.entry(gateway);
-        let epoch_key = self.keys.epoch(gateway);
-        let epoch_arg = epoch.map_or_else(String::new, |e| e.to_string());
+        };
         let script = self.extend.clone();
         let (outcome, count): (u8, usize) = self
             .run(async |c| {
                 script
-                    .key(&key)
-                    .key(&epoch_key)
+                    .key(&write.key)
+                    .key(&write.epoch_key)
                     .arg(entry.fetched_at)
                     .arg(entry.fresh_until)
                     .arg(entry.stale_until)
                     .arg(entry.revision)
-                    .arg(&epoch_arg)
-                    .arg(ttl_ms)
+                    .arg(&write.epoch)
+                    .arg(write.ttl_ms)
                     .invoke_async(c)
                     .await
             })

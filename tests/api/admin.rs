@@ -476,6 +476,7 @@ async fn the_metrics_endpoint_reports_reads_warms_fetches_and_entry_ages() {
     bad.set(Behavior::Status(503));
     let app = app_with(&redis, &[("metrics-good", &good), ("metrics-bad", &bad)]).await;
     app.warm(None).await;
+    app.warm(None).await; // metrics-good's list comes back unchanged
     app.get("/api/models/metrics-good").await;
     app.admin(
         "POST",
@@ -501,6 +502,7 @@ async fn the_metrics_endpoint_reports_reads_warms_fetches_and_entry_ages() {
         r#"models_cache_warm_failures_total{trigger="manual"}"#,
         r#"models_cache_warm_duration_seconds_count{trigger="manual"}"#,
         r#"models_cache_invalidations_total{gateway="metrics-good"} 1"#,
+        r#"models_cache_fetches_unchanged_total{gateway="metrics-good"} 1"#,
         r#"models_cache_gateway_cached{gateway="metrics-bad"} 0"#,
         r#"models_cache_entry_age_seconds{gateway="metrics-good"}"#,
         r#"models_cache_entry_stale_expiry_seconds{gateway="metrics-good"}"#,

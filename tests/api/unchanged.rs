@@ -28,6 +28,16 @@ async fn stored_fetched_at(redis: &RedisServer) -> u64 {
     fetched_at.expect("the entry is stored")
 }
 
+/// Replaces the stored models by `[marked]` (plain JSON), keeping the
+/// entry's revision and deadlines: whoever writes or reads the list again
+/// afterwards shows it.
+async fn mark_stored_list(redis: &RedisServer) {
+    let mut conn = redis.conn().await;
+    let marked = serde_json::json!([{"id": "marked"}]).to_string();
+    let _: () = conn.hset(KEY, "models", marked).await.unwrap();
+    let _: () = conn.hdel(KEY, "encoding").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_fetched_again_unchanged_only_moves_the_stored_deadlines() {
     let redis = RedisServer::start();
@@ -35,12 +45,7 @@ async fn a_list_fetched_again_unchanged_only_moves_the_stored_deadlines() {
     let app = app_on(&redis, &mock).await;
     warm(&app).await;
     let first = stored_fetched_at(&redis).await;
-    // Mark the stored list (same revision, other models) so that writing
-    // the list again would show.
-    let mut conn = redis.conn().await;
-    let marked = serde_json::json!([{"id": "marked"}]).to_string();
-    let _: () = conn.hset(KEY, "models", marked).await.unwrap();
-    let _: () = conn.hdel(KEY, "encoding").await.unwrap();
+    mark_stored_list(&redis).await;
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     warm(&app).await;
@@ -113,12 +118,8 @@ async fn a_peer_takes_the_new_deadlines_of_an_unchanged_list_without_reading_it_
     peer.sync().await;
     let (_, _, before) = peer.get_json("/api/models").await;
     assert_eq!(ids(&before), ["a", "b"]);
-    // Mark the stored list (same revision, other models): a peer that read
-    // it again would serve the mark.
-    let mut conn = redis.conn().await;
-    let marked = serde_json::json!([{"id": "marked"}]).to_string();
-    let _: () = conn.hset(KEY, "models", marked).await.unwrap();
-    let _: () = conn.hdel(KEY, "encoding").await.unwrap();
+    // A peer that read the stored list again would serve the mark.
+    mark_stored_list(&redis).await;
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     warm(&fetching).await;
